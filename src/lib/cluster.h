@@ -1,0 +1,16 @@
+/*
+ * cluster.h — internal: the embedded PostgreSQL cluster (initdb, pg_ctl,
+ * the postgres system user when running as root, the socket directory).
+ */
+#ifndef TIX_CLUSTER_H
+#define TIX_CLUSTER_H
+
+#include "tix.h"
+
+/* Starts the cluster unless it runs; *started_now tells which happened. */
+int tix_cluster_ensure_running(tix_cluster *cluster, bool *started_now);
+
+/* The libpq conninfo of the cluster's database, for tix_open. */
+int tix_cluster_conninfo(tix_cluster *cluster, char *buffer, size_t size);
+
+#endif /* TIX_CLUSTER_H */

@@ -1,0 +1,29 @@
+/*
+ * error.h — internal: setting the thread's diagnostic and mapping
+ * PostgreSQL's SQLSTATEs to tix statuses, in one place.
+ */
+#ifndef TIX_ERROR_H
+#define TIX_ERROR_H
+
+#include "tix.h"
+
+#include <libpq-fe.h>
+
+/* Records a failure for tix_last_diag() and returns status, so callers can
+ * write `return tix_fail(TIX_EINVAL, "…", …);`. */
+int tix_fail(int status, const char *format, ...) __attribute__((format(printf, 2, 3)));
+/* Adds a detail or hint to the failure just recorded. */
+void tix_fail_detail(const char *format, ...) __attribute__((format(printf, 1, 2)));
+void tix_fail_hint(const char *format, ...) __attribute__((format(printf, 1, 2)));
+
+/* The tix status for a SQLSTATE (and constraint name, which refines 23514). */
+int tix_status_from_sqlstate(const char *sqlstate, const char *constraint);
+
+/* Maps a failed result (or a broken connection when result is NULL) to a
+ * status, records the diagnostic without SQL text, and returns the status. */
+int tix_fail_from_result(PGconn *conn, const PGresult *result);
+
+/* True when a status means the connection itself is gone. */
+bool tix_status_is_connection_loss(int status);
+
+#endif /* TIX_ERROR_H */
