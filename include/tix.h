@@ -269,6 +269,11 @@ int tix_event_update(tix *db, const char *event_id, int expected_version,
                      const tix_event_patch *patch, tix_event *out);
 /* Cancels: no further sales, held tickets released. */
 int tix_event_cancel(tix *db, const char *event_id, tix_event *out);
+/* The checks the calls above make before touching the database, for callers
+ * that want to refuse bad input early (TIX_EINVAL with a message). */
+int tix_event_input_check(const tix_event_input *input);
+int tix_event_patch_check(const tix_event_patch *patch);
+int tix_event_filter_check(const tix_event_filter *filter);
 
 /* ------------------------------------------------------------- purchases */
 

@@ -47,12 +47,15 @@ CREATE TRIGGER purchases_set_updated_at
 -- UPDATEs (row-locks) the event row to take its tickets, and only then INSERTs
 -- the purchase, in the same transaction. A concurrent buyer of the same event
 -- therefore waits on that row lock until the earlier transaction commits. In
--- READ COMMITTED each statement takes a new snapshot, and a VOLATILE PL/pgSQL
--- function takes a fresh one for each query it runs, so the sum below sees the
--- committed purchases of whoever held the lock before. (Under REPEATABLE READ
--- or SERIALIZABLE the waiting UPDATE fails with 40001 instead, which is
--- retried.) VOLATILE also makes rows inserted earlier by the same statement
--- visible, so a multi-row INSERT of a batch is checked row by row.
+-- READ COMMITTED a VOLATILE PL/pgSQL function takes a fresh snapshot for each
+-- query it runs, so the sum below, run after the wait, sees the committed
+-- purchases of whoever held the lock before. This holds even when the UPDATE
+-- and the INSERT are one statement (WITH taken AS (UPDATE ...) INSERT ...),
+-- whose own snapshot predates the wait: a STABLE function would reuse that
+-- stale snapshot and let the customer over the limit. (Under REPEATABLE READ
+-- or SERIALIZABLE the waiting UPDATE fails with 40001 instead, to be retried.)
+-- VOLATILE also makes rows inserted earlier by the same statement visible, so
+-- a multi-row INSERT of a batch is checked row by row.
 --
 -- NEW.id is excluded so that an idempotent replay (INSERT ... ON CONFLICT
 -- (id) DO NOTHING of a purchase that already exists) is not counted twice.

@@ -48,4 +48,7 @@ void cli_print_json(json_t *value);
 /* {"error": {"code", "message", …}} for a status, on stdout for --json. */
 json_t *cli_error_json(int status);
 
+/* The event object of DESIGN §3; NULL when out of memory. */
+json_t *cli_event_json(const tix_event *event);
+
 #endif /* TIX_CLI_H */

@@ -78,6 +78,8 @@ for file in "${migrations[@]}"; do
     [ "$markers" = "-- migrate:up -- migrate:down " ] ||
         fail "$name: needs exactly one '-- migrate:up' line followed by one '-- migrate:down' line"
 done
+duplicate=$(printf '%s\n' "${migrations[@]##*/}" | cut -c1-4 | uniq -d)
+[ -z "$duplicate" ] || fail "two migrations numbered $duplicate"
 ok "${#migrations[@]} migration files well formed"
 
 # Prints one section (up or down) of a migration file.
@@ -337,12 +339,12 @@ race() {   # what, function writing the purchase SQL, customer, tickets left aft
     race_pid=$!
     for _ in $(seq 100); do
         sleeping=$(sql "SELECT count(*) FROM pg_stat_activity
-                        WHERE application_name = 'tix_race_first' AND wait_event = 'PgSleep'")
+                        WHERE application_name = 'tix_race_first' AND wait_event = 'PgSleep'") || true
         [ "$sleeping" = 1 ] && break
         sleep 0.1
     done
     [ "$sleeping" = 1 ] || fail "$what: first buyer never reached its sleep with the event locked"
-    expect_refused "$what: second buyer, waiting on the event lock," 23514 purchases_customer_limit \
+    expect_refused "$what: second buyer waiting on the event lock" 23514 purchases_customer_limit \
         "$("$purchase" "$customer" 2 0)"
     wait "$race_pid" || { cat "$work/race.log"; fail "$what: first buyer failed"; }
     race_pid=

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# db.sh — `tix db` drives a real embedded PostgreSQL cluster like a user
+# would: start, status, url with psql, a second start, recovery after the
+# postmaster is killed with -9, stop, a data directory path too long for a
+# socket, a data directory from another major version, directories that
+# cannot be made or reached, and the usage errors. One initdb serves every
+# case (the cluster is moved and copied rather than made again).
+# Needs TIX (the built tix) and the PostgreSQL server programs.
+set -euo pipefail
+umask 022 # directories made here must stay passable for the postgres user
+
+: "${TIX:?TIX must name the built tix}"
+
+ok() { echo "ok - $*"; }
+fail() {
+  echo "FAIL - $*"
+  exit 1
+}
+
+# Nothing of the caller's may point tix at another database.
+unset DATABASE_URL DB_HOST DB_PORT DB_USERNAME DB_PASSWORD DB_NAME TIX_DATA
+while read -r name; do unset "$name"; done < <(compgen -e | grep '^PG' || true)
+
+tmp=$(mktemp -d /tmp/tix-cli-db.XXXXXX)
+chmod 755 "$tmp" # the server runs as postgres when we are root: it must get in
+# `tix db start` migrates: keep the schema dump out of the source tree.
+export TIX_SCHEMA_FILE="$tmp/schema.sql"
+if [ -n "${TIX_SOURCE_ROOT:-}" ]; then export TIX_MIGRATIONS="$TIX_SOURCE_ROOT/db/migrations"; fi
+cd "$tmp"
+
+bindir=$(pg_config --bindir)
+data_dirs=()
+private_socket_dir=
+as_server() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+cleanup() {
+  local status=$? dir
+  for dir in "${data_dirs[@]}"; do
+    if [ -f "$dir/pgdata/postmaster.pid" ]; then
+      (cd / && as_server "$bindir/pg_ctl" -D "$dir/pgdata" -m immediate -w stop) >/dev/null 2>&1 || true
+    fi
+  done
+  case "$private_socket_dir" in /tmp/tix-*) rm -rf "$private_socket_dir" ;; esac
+  rm -rf "$tmp"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# run CMD… — runs tix, keeping stdout, stderr and the exit status.
+run() {
+  set +e
+  "$TIX" "$@" >"$tmp/out" 2>"$tmp/err"
+  code=$?
+  set -e
+}
+expect_code() { # expected, what
+  [ "$code" -eq "$1" ] || {
+    cat "$tmp/out" "$tmp/err"
+    fail "$2: exit $code, expected $1"
+  }
+}
+sql() { psql "$("$TIX" db url)" -X -Atq -v ON_ERROR_STOP=1 -c "$1"; }
+
+# --- usage ------------------------------------------------------------------
+
+for verb in "" start stop status url; do
+  run db $verb --help
+  expect_code 0 "tix db $verb --help"
+  grep -q "^Usage: tix db" "$tmp/out" || fail "tix db $verb --help prints no usage"
+done
+ok "--help of tix db and each sub-verb exits 0 with the usage on stdout"
+
+for args in "start --bogus" "stop --json" "status -x" "url extra" "frob" ""; do
+  run db $args
+  expect_code 2 "tix db $args"
+done
+run db start --bogus
+grep -q -- '--bogus' "$tmp/err" || fail "the usage error does not name --bogus"
+ok "unknown flags, sub-verbs and arguments exit 2 naming the bad thing"
+
+DATABASE_URL="postgresql://u:secret@db.example/x" run db start
+expect_code 2 "tix db start with DATABASE_URL"
+grep -q "tix db manages only the embedded cluster; DATABASE_URL is set" "$tmp/err" ||
+  fail "start with DATABASE_URL: $(cat "$tmp/err")"
+DATABASE_URL="postgresql://u:secret@db.example/x" run db url
+expect_code 0 "tix db url with DATABASE_URL"
+[ "$(cat "$tmp/out")" = "postgresql://u:secret@db.example/x" ] || fail "url is not DATABASE_URL"
+ok "with DATABASE_URL, start refuses (exit 2) and url prints it"
+
+# --- one cluster: start, status, url, crash, stop ----------------------------
+
+export TIX_DATA="$tmp/data dir" # a space: no shell ever sees the path
+data_dirs+=("$TIX_DATA")
+run db status
+expect_code 3 "status before the first start"
+run db url
+expect_code 0 "url before the first start"
+grep -q '^postgresql:///tix?host=%2Ftmp%2F.*data%20dir%2Frun&user=tix$' "$tmp/out" ||
+  fail "url: $(cat "$tmp/out")"
+ok "before the first start, status exits 3 and url prints the socket URI"
+
+run db start
+expect_code 0 "first start"
+grep -q "^started PostgreSQL" "$tmp/out" || fail "first start says: $(cat "$tmp/out")"
+run db status
+expect_code 0 "status of a running cluster"
+grep -q "running (pid [0-9]*)" "$tmp/out" || fail "status: $(cat "$tmp/out")"
+run db status --json
+expect_code 0 "status --json"
+grep -q '"running": true' "$tmp/out" || fail "status --json: $(cat "$tmp/out")"
+grep -q '"major_version": [0-9]' "$tmp/out" || fail "status --json: $(cat "$tmp/out")"
+[ "$(sql 'select current_user || current_database()')" = "tixtix" ] || fail "psql via url"
+[ "$(sql "select count(*) from pg_settings where name = 'listen_addresses' and setting = ''")" = 1 ] ||
+  fail "the server listens on TCP"
+ok "start, status (exit 0, --json) and psql \"\$(tix db url)\" reach database tix as tix, no TCP"
+
+if [ "$(sql "select to_regclass('schema_migrations') is not null")" != t ]; then
+  fail "tix db start did not apply the migrations"
+fi
+ok "tix db start applied the migrations"
+
+run db start
+expect_code 0 "second start"
+grep -q "already running" "$tmp/out" || fail "second start says: $(cat "$tmp/out")"
+ok "a second start is harmless and says already running"
+
+sql "create table survivor (value int); insert into survivor values (42)"
+pid=$(head -1 "$TIX_DATA/pgdata/postmaster.pid")
+kill -9 "$pid"
+run db start
+expect_code 0 "start after kill -9 of the postmaster"
+[ "$(sql 'select value from survivor')" = 42 ] || fail "the committed row did not survive"
+ok "after kill -9 of the postmaster, start recovers and committed data survives"
+
+run db stop
+expect_code 0 "stop"
+grep -q "^stopped" "$tmp/out" || fail "stop says: $(cat "$tmp/out")"
+run db status
+expect_code 3 "status of a stopped cluster"
+grep -q "not running" "$tmp/out" || fail "status: $(cat "$tmp/out")"
+run db stop
+expect_code 0 "second stop"
+grep -q "not running" "$tmp/out" || fail "second stop says: $(cat "$tmp/out")"
+ok "stop, then status exits 3, and a second stop is harmless"
+
+# --- another major version (a copy of the stopped cluster) --------------------
+
+old="$tmp/old"
+cp -a "$TIX_DATA" "$old"
+data_dirs+=("$old")
+echo 11 >"$old/pgdata/PG_VERSION"
+TIX_DATA=$old run db start
+expect_code 3 "start of a cluster from PostgreSQL 11"
+major=$("$bindir/pg_ctl" --version | sed -E 's/.*\(PostgreSQL\) ([0-9]+).*/\1/')
+grep -q "PostgreSQL 11, but the server programs are PostgreSQL $major" "$tmp/err" ||
+  fail "version mismatch says: $(cat "$tmp/err")"
+[ ! -e "$old/pgdata/postmaster.pid" ] || fail "a server was started on the PostgreSQL 11 directory"
+ok "a data directory of another major version exits 3 naming both versions"
+
+# --- a data directory path too long for a socket -----------------------------
+
+long="$tmp/$(printf 'l%.0s' {1..70})/$(printf 'm%.0s' {1..40})/data"
+[ ${#long} -gt 107 ] || fail "the long path is not long"
+mkdir -p "$(dirname "$long")"
+mv "$TIX_DATA" "$long"
+data_dirs=("$long" "$old")
+export TIX_DATA=$long
+private_socket_dir=$(sed -n 's/^socket directory: *//p' < <("$TIX" db status || true))
+case "$private_socket_dir" in /tmp/tix-*) ;; *) fail "socket directory: $private_socket_dir" ;; esac
+run db start
+expect_code 0 "start with a long data directory path"
+[ "$(sql 'select value from survivor')" = 42 ] || fail "psql through the private socket"
+run db stop
+expect_code 0 "stop with a long data directory path"
+ok "a data directory path over 107 bytes puts the socket in $private_socket_dir and works"
+
+# --- directories that cannot be made or reached ------------------------------
+
+one_line() { # what
+  [ "$(wc -l <"$tmp/err")" -eq 1 ] || {
+    cat "$tmp/err"
+    fail "$1: not one line"
+  }
+}
+TIX_DATA=/proc/nonexistent/x run db start
+expect_code 3 "start in /proc/nonexistent/x"
+one_line "start in /proc/nonexistent/x"
+touch "$tmp/file"
+TIX_DATA="$tmp/file/x" run db start
+expect_code 3 "start under a regular file"
+one_line "start under a regular file"
+grep -q "is not a directory" "$tmp/err" || fail "under a file says: $(cat "$tmp/err")"
+[ ! -e "$tmp/file/x" ] && [ "$(stat -c %s "$tmp/file")" -eq 0 ] || fail "the file was changed"
+ok "an uncreatable data directory exits 3 with one line and changes nothing"
+
+TIX_DATA="$tmp/nowhere/data" run db stop
+expect_code 0 "stop of a cluster that was never made"
+[ ! -e "$tmp/nowhere" ] || fail "stop made the data directory"
+ok "stop of a cluster that was never made is harmless and makes nothing"
+
+if [ "$(id -u)" -eq 0 ]; then
+  mkdir -m 700 "$tmp/private"
+  TIX_DATA="$tmp/private/data" run db start
+  expect_code 3 "start where postgres cannot reach"
+  grep -q "the postgres user cannot reach the data directory" "$tmp/err" ||
+    fail "unreachable says: $(cat "$tmp/err")"
+  [ ! -e "$tmp/private/data" ] || fail "the unreachable data directory was made"
+  ok "as root, a data directory postgres cannot reach exits 3 and says so"
+fi
