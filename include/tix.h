@@ -307,19 +307,33 @@ typedef struct tix_purchase {
   char expires_at[TIX_TIMESTAMP_SIZE];
   char created_at[TIX_TIMESTAMP_SIZE];
   size_t ticket_count;
+  /* All its tickets, sorted; voided ones too once refunded or expired. */
   char (*tickets)[TIX_UUID_SIZE];
   bool replayed;         /* an idempotent replay of an earlier request */
   int available_tickets; /* left after this request, -1 when unknown */
 } tix_purchase;
 
 /* Buys or holds tickets. On refusal the status says why and, for
- * TIX_EINSUFFICIENT, out->available_tickets says how many are left. */
+ * TIX_EINSUFFICIENT, out->available_tickets says how many are left.
+ * Every purchase call overwrites out without freeing it (it may be
+ * uninitialized): tix_purchase_free a filled one before reusing it. On
+ * failure out owns no memory. A connection lost mid-purchase is retried once
+ * with the same purchase id; then TIX_EUNAVAILABLE. */
 int tix_purchase_buy(tix *db, tix_strategy strategy, const tix_purchase_request *request,
                      tix_purchase *out);
 int tix_purchase_get(tix *db, const char *purchase_id, tix_purchase *out);
+/* A live hold becomes a sale; confirmed already: returned (replayed set);
+ * lapsed: TIX_EEXPIRED, its tickets back on sale; refunded: TIX_ESTATE. */
 int tix_purchase_confirm(tix *db, const char *purchase_id, tix_purchase *out);
+/* The whole purchase: its tickets are voided and back on sale; refunding
+ * twice changes nothing; an expired hold: TIX_ESTATE. */
 int tix_purchase_refund(tix *db, const char *purchase_id, tix_purchase *out);
+/* Frees out's tickets; safe on a zeroed struct and twice. */
 void tix_purchase_free(tix_purchase *purchase);
+/* The checks the calls above make before touching the database, for callers
+ * that want to refuse bad input early (TIX_EINVAL with a message). */
+int tix_purchase_request_check(const tix_purchase_request *request);
+int tix_purchase_id_check(const char *purchase_id);
 /* Releases up to batch_limit expired holds; released_out gets how many. */
 int tix_holds_sweep(tix *db, int batch_limit, int *released_out);
 

@@ -50,5 +50,8 @@ json_t *cli_error_json(int status);
 
 /* The event object of DESIGN §3; NULL when out of memory. */
 json_t *cli_event_json(const tix_event *event);
+/* The purchase object of DESIGN §3 (in src/cli/purchase.c); NULL when out
+ * of memory. */
+json_t *cli_purchase_json(const tix_purchase *purchase);
 
 #endif /* TIX_CLI_H */

@@ -52,7 +52,8 @@ static const char stop_usage[] =
     "Stops the cluster in $TIX_DATA (fast shutdown: sessions are ended, committed\n"
     "work is kept). Stopping a stopped cluster is harmless.\n"
     "\n"
-    "Exit codes: 0 stopped or not running, 2 usage, 3 the server would not stop.\n";
+    "Exit codes: 0 stopped or not running, 2 usage or a database is configured,\n"
+    "3 the server would not stop.\n";
 
 static const char status_usage[] =
     "Usage: tix db status [--json]\n"
@@ -62,7 +63,7 @@ static const char status_usage[] =
     "\n"
     "  --json   print it as one JSON object\n"
     "\n"
-    "Exit codes: 0 running, 2 usage, 3 not running.\n";
+    "Exit codes: 0 running, 2 usage or a database is configured, 3 not running.\n";
 
 static const char url_usage[] =
     "Usage: tix db url\n"

@@ -65,6 +65,8 @@
 #define START_RETRY_PAUSE_MS   500
 #define LOCK_WAIT_MS           180000
 #define LOCK_POLL_MS           100
+#define ZOMBIE_WAIT_MS         10000
+#define ZOMBIE_POLL_MS         50
 #define CONNECT_TIMEOUT_MS     10000
 #define REMOVE_OPEN_FDS_MAX    16
 
@@ -1079,6 +1081,12 @@ static int start_server_once(tix_cluster *cluster) {
 static int start_server(tix_cluster *cluster) {
   long stale_pid = 0;
   int status = read_postmaster_pid(cluster, &stale_pid);
+  /* PostgreSQL takes a zombie for a live postmaster, and a postmaster
+   * killed a moment ago stays one until its new parent reaps it. */
+  int64_t deadline_ms = tix_now_ms() + ZOMBIE_WAIT_MS;
+  while (stale_pid > 0 && process_is_zombie(stale_pid) && tix_now_ms() < deadline_ms) {
+    sleep_ms(ZOMBIE_POLL_MS);
+  }
   for (int attempt = 1; status == TIX_OK && attempt <= START_ATTEMPTS_MAX; attempt++) {
     status = start_server_once(cluster);
     if (status == TIX_OK || stale_pid == 0 || attempt == START_ATTEMPTS_MAX) {

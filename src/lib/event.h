@@ -10,22 +10,23 @@
 
 #include <libpq-fe.h>
 
-/* Timestamps leave SQL as RFC 3339 text in UTC with microseconds. */
+/* A timestamp column as RFC 3339 text in UTC with microseconds (shared
+ * with the purchase queries). */
 #define TIX_SQL_TIMESTAMP(column)                                                                  \
   "to_char(" column " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 /* The columns, in the order tix_event_read expects them, of the events
- * table; a query selecting them must not name the table by another alias. */
+ * table; a query selecting them must not name the table by another alias.
+ * Timestamps leave SQL as RFC 3339 text in UTC with microseconds. */
 #define TIX_EVENT_COLUMNS                                                                          \
-  "events.id::text, events.name, " TIX_SQL_TIMESTAMP(                                              \
-      "events.date") ", "                                                                          \
-                     "events.total_tickets, events.available_tickets, "                            \
-                     "coalesce(events.max_per_customer, 0), "                                      \
-                     "events.version, " TIX_SQL_TIMESTAMP(                                         \
-                         "events.created_at") ", " TIX_SQL_TIMESTAMP("events.updated_at") ", "     \
-                                                                                          "coales" \
-                                                                                          "ce"     \
-                                                                                          "(" TIX_SQL_TIMESTAMP("events.cancelled_at") ", '')"
+  "events.id::text, events.name, "                                                                 \
+  "to_char(events.date AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "                 \
+  "events.total_tickets, events.available_tickets, coalesce(events.max_per_customer, 0), "         \
+  "events.version, "                                                                               \
+  "to_char(events.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "           \
+  "to_char(events.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "           \
+  "coalesce(to_char(events.cancelled_at AT TIME ZONE 'UTC', "                                      \
+  "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '')"
 #define TIX_EVENT_COLUMN_COUNT 10
 
 /* Fills out from row of a result that selected TIX_EVENT_COLUMNS first. */

@@ -69,7 +69,8 @@ int tix_holds_release_locked(PGconn *conn, const char *event_id, const char *pur
 }
 
 static const char lock_event_sql[] = "SELECT 1 FROM events WHERE id = $1 FOR UPDATE";
-static const char try_lock_event_sql[] = "SELECT 1 FROM events WHERE id = $1 FOR UPDATE SKIP LOCKED";
+static const char try_lock_event_sql[] =
+    "SELECT 1 FROM events WHERE id = $1 FOR UPDATE SKIP LOCKED";
 
 /* In a transaction of its own: locks the event (or, skip_locked, gives up
  * when someone else holds it: *released_out stays 0) and releases. */
@@ -302,10 +303,10 @@ static int refund_in_transaction(PGconn *conn, const char *id) {
     if (status == TIX_OK) {
       status = tix_purchase_exec(conn, "COMMIT", 0, NULL, NULL);
     }
-    return status != TIX_OK ? status
-                            : tix_fail(TIX_ESTATE,
-                                       "the hold on purchase %s expired: there is nothing to refund",
-                                       id);
+    return status != TIX_OK
+               ? status
+               : tix_fail(TIX_ESTATE, "the hold on purchase %s expired: there is nothing to refund",
+                          id);
   }
   const char *values[] = {id};
   return tix_purchase_exec(conn, refund_sql, 1, values, NULL);

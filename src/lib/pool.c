@@ -48,14 +48,26 @@ static void sleep_ms(int64_t milliseconds) {
   }
 }
 
+static void ignore_notice(void *context, const char *message) {
+  (void)context;
+  (void)message;
+}
+
 static PGconn *connect_once(const char *conninfo, const char *application_name, int timeout_ms) {
   char timeout_s[16];
   snprintf(timeout_s, sizeof timeout_s, "%d", timeout_ms < 2000 ? 2 : timeout_ms / 1000);
   /* dbname first so the caller's conninfo expands there; later keywords
    * fill in only what it does not say (fallback_application_name). */
-  const char *keywords[] = {"connect_timeout", "dbname", "fallback_application_name", NULL};
-  const char *values[] = {timeout_s, conninfo, application_name, NULL};
-  return PQconnectdbParams(keywords, values, 1);
+  const char *keywords[] = {"connect_timeout", "dbname", "fallback_application_name",
+                            "client_encoding", NULL};
+  const char *values[] = {timeout_s, conninfo, application_name, "UTF8", NULL};
+  PGconn *conn = PQconnectdbParams(keywords, values, 1);
+  /* Notices (e.g. a search query of stop words only) are for humans at a
+   * psql prompt; a library must not write them to someone else's stderr. */
+  if (conn != NULL) {
+    PQsetNoticeProcessor(conn, ignore_notice, NULL);
+  }
+  return conn;
 }
 
 static int fail_unreachable(const char *conninfo, PGconn *conn) {

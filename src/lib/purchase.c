@@ -65,13 +65,16 @@ tix_strategy tix_strategy_from_env(void) {
 /* ------------------------------------------------------------ validation */
 
 /* Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF,
- * so the customer is stored as the database's UTF-8 text would refuse. */
+ * so a bad customer is refused with a clear message before the database
+ * would refuse it with an encoding error. */
 static bool is_valid_utf8(const unsigned char *text) {
   while (*text != '\0') {
     unsigned char lead = *text;
-    int continuation = lead < 0x80 ? 0 : (lead & 0xE0) == 0xC0 ? 1 : (lead & 0xF0) == 0xE0 ? 2
-                                     : (lead & 0xF8) == 0xF0   ? 3
-                                                               : -1;
+    int continuation = lead < 0x80             ? 0
+                       : (lead & 0xE0) == 0xC0 ? 1
+                       : (lead & 0xF0) == 0xE0 ? 2
+                       : (lead & 0xF8) == 0xF0 ? 3
+                                               : -1;
     if (continuation < 0 || lead == 0xC0 || lead == 0xC1 || lead > 0xF4) {
       return false;
     }
@@ -143,6 +146,14 @@ static int check_request(const tix_purchase_request *request) {
                     TIX_HOLD_SECONDS_MAX, request->hold_seconds);
   }
   return check_customer(request->customer);
+}
+
+int tix_purchase_request_check(const tix_purchase_request *request) {
+  return check_request(request);
+}
+
+int tix_purchase_id_check(const char *purchase_id) {
+  return check_uuid(purchase_id, "purchase id");
 }
 
 static void copy_lowercase(char destination[TIX_UUID_SIZE], const char *uuid) {
@@ -268,20 +279,18 @@ int tix_purchase_read_tickets(const PGresult *result, int column, tix_purchase *
   }
   for (int row = 0; row < rows; row++) {
     if (!PQgetisnull(result, row, column)) {
-      copy_text(out->tickets[out->ticket_count++], TIX_UUID_SIZE,
-                PQgetvalue(result, row, column));
+      copy_text(out->tickets[out->ticket_count++], TIX_UUID_SIZE, PQgetvalue(result, row, column));
     }
   }
   qsort(out->tickets, out->ticket_count, sizeof *out->tickets, compare_tickets);
   return TIX_OK;
 }
 
-static const char load_sql[] =
-    "SELECT " TIX_PURCHASE_COLUMNS ", e.available_tickets, t.id::text"
-    "  FROM purchases p"
-    "  JOIN events e ON e.id = p.event_id"
-    "  LEFT JOIN tickets t ON t.purchase_id = p.id"
-    " WHERE p.id = $1";
+static const char load_sql[] = "SELECT " TIX_PURCHASE_COLUMNS ", e.available_tickets, t.id::text"
+                               "  FROM purchases p"
+                               "  JOIN events e ON e.id = p.event_id"
+                               "  LEFT JOIN tickets t ON t.purchase_id = p.id"
+                               " WHERE p.id = $1";
 
 int tix_purchase_load(PGconn *conn, const char *purchase_id, tix_purchase *out) {
   PGresult *result = NULL;
@@ -337,8 +346,8 @@ int tix_sale_answer_existing(PGconn *conn, const tix_sale *sale, tix_purchase *o
     return status;
   }
   if (PQntuples(stored) == 0) { /* only a rolled-back insert had it */
-    status = tix_fail(TIX_EINTERNAL, "purchase %s vanished while being answered",
-                      sale->purchase_id);
+    status =
+        tix_fail(TIX_EINTERNAL, "purchase %s vanished while being answered", sale->purchase_id);
     goto clear_stored;
   }
   const char *difference = differing_parameter(stored, sale);
@@ -412,6 +421,9 @@ int tix_purchase_buy(tix *db, tix_strategy strategy, const tix_purchase_request 
       /* Finding our id only on the retry means the first attempt committed
        * before its connection broke: to the caller that is the sale itself. */
       out->replayed = out->replayed && (attempt == 0 || first_saw_id_taken);
+      if (status != TIX_OK) {
+        tix_purchase_free(out); /* a failure owns no memory */
+      }
       return status;
     }
     first_saw_id_taken = first_saw_id_taken || sale.id_taken;

@@ -457,6 +457,7 @@ int tix_strategy_sell(PGconn *conn, tix_strategy strategy, tix_sale *sale, tix_p
       return status;
     }
     tix_purchase_free(out);
+    tix_purchase_reset(out);
     back_off(attempt);
   }
   tix_fail(TIX_EBUSY, "too many concurrent buyers, try again");

@@ -23,9 +23,13 @@ while read -r name; do unset "$name"; done < <(compgen -e | grep '^PG' || true)
 
 tmp=$(mktemp -d /tmp/tix-cli-db.XXXXXX)
 chmod 755 "$tmp" # the server runs as postgres when we are root: it must get in
-# `tix db start` migrates: keep the schema dump out of the source tree.
-export TIX_SCHEMA_FILE="$tmp/schema.sql"
-if [ -n "${TIX_SOURCE_ROOT:-}" ]; then export TIX_MIGRATIONS="$TIX_SOURCE_ROOT/db/migrations"; fi
+# `tix db start` migrates, and migrating dumps the schema next to the
+# migrations: use a copy, so that nothing is written into the source tree.
+source_root=${TIX_SOURCE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+mkdir -p "$tmp/db"
+cp -r "$source_root/db/migrations" "$tmp/db/migrations"
+export TIX_MIGRATIONS="$tmp/db/migrations"
+export TIX_SCHEMA_FILE="$tmp/db/schema.sql"
 cd "$tmp"
 
 bindir=$(pg_config --bindir)
@@ -73,7 +77,8 @@ done
 ok "--help of tix db and each sub-verb exits 0 with the usage on stdout"
 
 for args in "start --bogus" "stop --json" "status -x" "url extra" "frob" ""; do
-  run db $args
+  read -ra words <<<"$args"
+  run db "${words[@]}"
   expect_code 2 "tix db $args"
 done
 run db start --bogus
@@ -192,7 +197,7 @@ TIX_DATA="$tmp/file/x" run db start
 expect_code 3 "start under a regular file"
 one_line "start under a regular file"
 grep -q "is not a directory" "$tmp/err" || fail "under a file says: $(cat "$tmp/err")"
-[ ! -e "$tmp/file/x" ] && [ "$(stat -c %s "$tmp/file")" -eq 0 ] || fail "the file was changed"
+if [ -e "$tmp/file/x" ] || [ "$(stat -c %s "$tmp/file")" -ne 0 ]; then fail "the file was changed"; fi
 ok "an uncreatable data directory exits 3 with one line and changes nothing"
 
 TIX_DATA="$tmp/nowhere/data" run db stop
