@@ -165,8 +165,8 @@ int tix_open_from_env(const tix_options *options, tix **out);
 typedef struct tix_migrate_options {
   const char *directory;   /* default: $TIX_MIGRATIONS, ./db/migrations, built-in */
   const char *schema_file; /* where to dump the schema; NULL: <dir>/../schema.sql; "" none */
-  int64_t target_version;  /* --to; 0 means latest (up) */
-  int steps;               /* down N; default 1 */
+  int64_t target_version;  /* --to; 0 means latest (up), everything (down with steps 0) */
+  int steps;               /* down N; default 1; 0: down to target_version */
   bool dry_run;            /* say what would run, change nothing */
   bool allow_out_of_order; /* apply files older than the newest applied */
   int lock_timeout_ms;     /* how long to wait for another migrator, default 60000 */
@@ -194,6 +194,7 @@ typedef struct tix_migration_status {
 int tix_migrate_up(const char *conninfo, const tix_migrate_options *options);
 int tix_migrate_down(const char *conninfo, const tix_migrate_options *options);
 int tix_migrate_redo(const char *conninfo, const tix_migrate_options *options);
+/* *list is sorted by version; free() it. Creates nothing, takes no lock. */
 int tix_migrate_status(const char *conninfo, const tix_migrate_options *options,
                        tix_migration_status **list, size_t *count);
 /* Records the current checksum of an applied, drifted migration. */

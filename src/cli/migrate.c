@@ -209,11 +209,11 @@ static json_t *status_json(const tix_migration_status *list, size_t count) {
   for (size_t i = 0; array != NULL && i < count; i++) {
     const tix_migration_status *item = &list[i];
     bool applied = item->applied_at[0] != '\0';
-    json_t *object = json_pack("{s:I,s:s,s:s,s:o,s:o}", "version", (json_int_t)item->version,
-                               "name", item->name, "state", tix_migration_state_name(item->state),
-                               "applied_at", applied ? json_string(item->applied_at) : json_null(),
-                               "execution_ms",
-                               applied ? json_integer(item->execution_ms) : json_null());
+    json_t *object =
+        json_pack("{s:I,s:s,s:s,s:o,s:o}", "version", (json_int_t)item->version, "name", item->name,
+                  "state", tix_migration_state_name(item->state), "applied_at",
+                  applied ? json_string(item->applied_at) : json_null(), "execution_ms",
+                  applied ? json_integer(item->execution_ms) : json_null());
     json_array_append_new(array, object);
   }
   return array;
@@ -221,8 +221,8 @@ static json_t *status_json(const tix_migration_status *list, size_t count) {
 
 static void status_print(const tix_migration_status *list, size_t count) {
   size_t per_state[TIX_MIGRATION_MISSING_FILE + 1] = {0};
-  printf("%-8s %-*s %-13s %-28s %s\n", "VERSION", STATUS_NAME_COLUMN, "NAME", "STATE",
-         "APPLIED AT", "MS");
+  printf("%-8s %-*s %-13s %-28s %s\n", "VERSION", STATUS_NAME_COLUMN, "NAME", "STATE", "APPLIED AT",
+         "MS");
   for (size_t i = 0; i < count; i++) {
     const tix_migration_status *item = &list[i];
     per_state[item->state]++;

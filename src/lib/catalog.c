@@ -66,7 +66,7 @@ static const char snapshot_sql[] =
     "               ' collate ' || nullif(a.attcollation, 0)::regcollation)"
     "   FROM pg_attribute a JOIN rel c ON c.oid = a.attrelid"
     "   LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
-    "  WHERE a.attnum > 0 AND NOT a.attisdropped"
+    "  WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind NOT IN ('i', 'I', 'S')"
     " UNION ALL"
     " SELECT format('sequence %s %s start=%s increment=%s min=%s max=%s cycle=%s',"
     "               s.seqrelid::regclass, s.seqtypid::regtype, s.seqstart, s.seqincrement,"
@@ -269,8 +269,8 @@ static void read_output(int fd, char *output, size_t output_size) {
 
 /* Runs a program (no shell) and keeps the start of what it writes to
  * capture_fd (1: stdout, 2: stderr); *exit_code_out gets its exit code. */
-static int run_program(char *const arguments[], const char *password, int capture_fd,
-                       char *output, size_t output_size, int *exit_code_out) {
+static int run_program(char *const arguments[], const char *password, int capture_fd, char *output,
+                       size_t output_size, int *exit_code_out) {
   char password_entry[PROGRAM_OUTPUT_BYTES];
   if (password != NULL) {
     snprintf(password_entry, sizeof password_entry, "PGPASSWORD=%s", password);
@@ -401,8 +401,8 @@ static int run_pg_dump(PGconn *conn, const char *conninfo, const char *dump_path
     snprintf(dbname_argument, dbname_size, "--dbname=%s", bare_conninfo);
     snprintf(file_argument, file_size, "--file=%s", dump_path);
     char *arguments[PROGRAM_ARGUMENTS_MAX] = {
-        pg_dump, "--schema-only", "--no-owner", "--no-privileges", file_argument,
-        dbname_argument, NULL};
+        pg_dump,       "--schema-only", "--no-owner", "--no-privileges",
+        file_argument, dbname_argument, NULL};
     status = run_program(arguments, password, 2, output, sizeof output, &exit_code);
   }
   if (status == TIX_OK && exit_code != 0) {
@@ -423,14 +423,14 @@ static int run_pg_dump(PGconn *conn, const char *conninfo, const char *dump_path
  * execution_ms, which describe this database and not the schema, so the
  * file stays the same for the same migrations. */
 static int write_ledger_rows(PGconn *conn, FILE *stream) {
-  PGresult *result = PQexecParams(
-      conn,
-      "SELECT format('INSERT INTO %I.%I (version, name, checksum, execution_ms)"
-      " VALUES (%s, %L, %L, 0);', n.nspname, c.relname, m.version, m.name, m.checksum)"
-      " FROM " MIGRATE_LEDGER_TABLE " m,"
-      " pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-      " WHERE c.oid = '" MIGRATE_LEDGER_TABLE "'::regclass ORDER BY m.version",
-      0, NULL, NULL, NULL, NULL, 0);
+  PGresult *result =
+      PQexecParams(conn,
+                   "SELECT format('INSERT INTO %I.%I (version, name, checksum, execution_ms)"
+                   " VALUES (%s, %L, %L, 0);', n.nspname, c.relname, m.version, m.name, m.checksum)"
+                   " FROM " MIGRATE_LEDGER_TABLE " m,"
+                   " pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                   " WHERE c.oid = '" MIGRATE_LEDGER_TABLE "'::regclass ORDER BY m.version",
+                   0, NULL, NULL, NULL, NULL, 0);
   int status = TIX_OK;
   if (PQresultStatus(result) != PGRES_TUPLES_OK) {
     status = migrate_fail_query(conn, result, "cannot read the migration ledger");
@@ -476,9 +476,9 @@ static int assemble_schema(PGconn *conn, const char *dump_path, int fd) {
     status = write_ledger_rows(conn, stream);
   }
   if (fflush(stream) != 0 || fsync(fileno(stream)) != 0) {
-    status = status == TIX_OK ? tix_fail(TIX_EIO, "cannot write the schema file: %s",
-                                         strerror(errno))
-                              : status;
+    status = status == TIX_OK
+                 ? tix_fail(TIX_EIO, "cannot write the schema file: %s", strerror(errno))
+                 : status;
   }
   fclose(stream);
   return status;

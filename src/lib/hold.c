@@ -260,7 +260,8 @@ static const char refund_sql[] =
     "                    version = e.version + 1"
     "  FROM refunded WHERE e.id = refunded.event_id";
 
-/* Reads column 0 of a one-row locking query into text; *found when a row. */
+/* Runs a locking query for one purchase: column 0 into text, column 1 (if
+ * any) as a boolean into *flag; no row is TIX_ENOTFOUND. */
 static int lock_and_read(PGconn *conn, const char *sql, const char *id, char *text, size_t size,
                          bool *flag) {
   const char *values[] = {id};

@@ -8,7 +8,6 @@
 #include "migrate.h"
 
 #include "catalog.h"
-#include "config.h"
 #include "error.h"
 #include "migration_file.h"
 #include "pool.h"
@@ -38,7 +37,7 @@
 #define COPY_DRAIN_MAX             1000000
 #define CONNINFO_MAX_BYTES         8192
 #define MIGRATION_TEMPLATE                                                                         \
-  "-- %s: say what this migration changes and why.\n"                                            \
+  "-- %s: say what this migration changes and why.\n"                                              \
   "\n"                                                                                             \
   "-- migrate:up\n"                                                                                \
   "\n"                                                                                             \
@@ -127,8 +126,8 @@ static void forward_notice(void *stream, const char *message) {
 }
 
 int migrate_connect(const char *conninfo, FILE *progress_stream, PGconn **out) {
-  int timeout_ms =
-      env_milliseconds(MIGRATE_CONNECT_TIMEOUT_ENV, CONNECT_TIMEOUT_DEFAULT_MS, CONNECT_TIMEOUT_MAX_MS);
+  int timeout_ms = env_milliseconds(MIGRATE_CONNECT_TIMEOUT_ENV, CONNECT_TIMEOUT_DEFAULT_MS,
+                                    CONNECT_TIMEOUT_MAX_MS);
   int status = tix_connect(conninfo, MIGRATE_APPLICATION_NAME, timeout_ms, out);
   if (status == TIX_OK) {
     PQsetNoticeProcessor(*out, forward_notice, progress_stream);
@@ -218,7 +217,8 @@ int migrate_conninfo_rewrite(const char *conninfo, const char *dbname, char **ou
     }
   }
   if (!fits) {
-    status = tix_fail(buffer == NULL ? TIX_ENOMEM : TIX_EINVAL, "the connection string is too long");
+    status =
+        tix_fail(buffer == NULL ? TIX_ENOMEM : TIX_EINVAL, "the connection string is too long");
     free(buffer);
     buffer = NULL;
   }
@@ -230,9 +230,9 @@ int migrate_conninfo_rewrite(const char *conninfo, const char *dbname, char **ou
 /* ----------------------------------------------------------------- ledger */
 
 static int ledger_check_exists(struct session *session) {
-  PGresult *result = PQexecParams(
-      session->conn, "SELECT to_regclass('" MIGRATE_LEDGER_TABLE "') IS NOT NULL", 0, NULL, NULL,
-      NULL, NULL, 0);
+  PGresult *result =
+      PQexecParams(session->conn, "SELECT to_regclass('" MIGRATE_LEDGER_TABLE "') IS NOT NULL", 0,
+                   NULL, NULL, NULL, NULL, 0);
   int status = TIX_OK;
   if (PQresultStatus(result) != PGRES_TUPLES_OK || PQntuples(result) != 1) {
     status = migrate_fail_query(session->conn, result, "cannot look for the migration ledger");
@@ -337,8 +337,8 @@ static int checksum_compute(PGconn *conn, const migration_file *file, char *out)
   const char *values[] = {file->text};
   const int lengths[] = {(int)file->text_length};
   const int formats[] = {1};
-  PGresult *result = PQexecParams(conn, "SELECT encode(sha256($1::bytea), 'hex')", 1, types,
-                                  values, lengths, formats, 0);
+  PGresult *result = PQexecParams(conn, "SELECT encode(sha256($1::bytea), 'hex')", 1, types, values,
+                                  lengths, formats, 0);
   int status = TIX_OK;
   if (PQresultStatus(result) != PGRES_TUPLES_OK || PQntuples(result) != 1) {
     status = migrate_fail_query(conn, result, "cannot compute a migration checksum");
@@ -365,19 +365,19 @@ static int checksums_compute(struct session *session) {
 
 static struct entry entry_for(const struct session *session, size_t file_index,
                               const struct ledger_row *row, int64_t highest_applied) {
-  const migration_file *file = file_index < session->set.count ? &session->set.files[file_index]
-                                                               : NULL;
+  const migration_file *file =
+      file_index < session->set.count ? &session->set.files[file_index] : NULL;
   struct entry entry = {.file = file, .row = row};
   entry.version = file != NULL ? file->version : row->version;
   entry.checksum = file != NULL ? session->checksums[file_index] : NULL;
   if (file == NULL) {
     entry.state = TIX_MIGRATION_MISSING_FILE;
   } else if (row == NULL) {
-    entry.state = file->version < highest_applied ? TIX_MIGRATION_OUT_OF_ORDER
-                                                  : TIX_MIGRATION_PENDING;
+    entry.state =
+        file->version < highest_applied ? TIX_MIGRATION_OUT_OF_ORDER : TIX_MIGRATION_PENDING;
   } else {
-    entry.state = strcmp(row->checksum, entry.checksum) == 0 ? TIX_MIGRATION_APPLIED
-                                                             : TIX_MIGRATION_DRIFTED;
+    entry.state =
+        strcmp(row->checksum, entry.checksum) == 0 ? TIX_MIGRATION_APPLIED : TIX_MIGRATION_DRIFTED;
   }
   return entry;
 }
@@ -635,10 +635,10 @@ static int fail_statement(PGconn *conn, const PGresult *result, const migration_
              file->file_name);
     return TIX_EUNAVAILABLE;
   }
-  const char *position = result != NULL ? PQresultErrorField(result, PG_DIAG_STATEMENT_POSITION)
-                                        : NULL;
-  int line = position != NULL ? migration_statement_line_at(statement, atoi(position))
-                              : statement->line;
+  const char *position =
+      result != NULL ? PQresultErrorField(result, PG_DIAG_STATEMENT_POSITION) : NULL;
+  int line =
+      position != NULL ? migration_statement_line_at(statement, atoi(position)) : statement->line;
   const char *primary = result != NULL ? PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY) : NULL;
   ExecStatusType outcome = PQresultStatus(result);
   if (outcome == PGRES_COPY_IN || outcome == PGRES_COPY_OUT || outcome == PGRES_COPY_BOTH) {
@@ -659,8 +659,7 @@ static int run_statements(PGconn *conn, const migration_file *file, bool up) {
     const migration_statement *statement = &section->statements[i];
     PGresult *result = PQexec(conn, statement->sql); /* the file's own SQL */
     ExecStatusType outcome = PQresultStatus(result);
-    if (outcome == PGRES_COMMAND_OK || outcome == PGRES_TUPLES_OK ||
-        outcome == PGRES_EMPTY_QUERY) {
+    if (outcome == PGRES_COMMAND_OK || outcome == PGRES_TUPLES_OK || outcome == PGRES_EMPTY_QUERY) {
       PQclear(result);
       continue;
     }
@@ -693,6 +692,9 @@ static int run_section(struct session *session, const migration_file *file, cons
    * nor into the next migration. */
   if (status == TIX_OK) {
     status = exec_command(conn, "RESET ALL", "cannot reset the session settings");
+  }
+  if (status == TIX_OK) { /* RESET ALL leaves a SET ROLE in place */
+    status = exec_command(conn, "RESET ROLE", "cannot reset the role");
   }
   if (status == TIX_OK) {
     status = ledger_record(conn, file, checksum, execution_ms, up);
@@ -764,8 +766,19 @@ static int refuse_out_of_order(const struct session *session, int64_t target_ver
   return TIX_EORDER;
 }
 
+static void warn_missing_files(const struct session *session) {
+  for (size_t i = 0; i < session->entry_count; i++) {
+    const struct entry *entry = &session->entries[i];
+    if (entry->state == TIX_MIGRATION_MISSING_FILE) {
+      progress(session, "warning: migration %lld (%s) is applied but its file is missing\n",
+               (long long)entry->version, entry->row->name);
+    }
+  }
+}
+
 static int up_run(struct session *session) {
   int64_t target_version = session->options.target_version;
+  warn_missing_files(session);
   int status = refuse_drift(session);
   if (status == TIX_OK) {
     status = refuse_out_of_order(session, target_version);
@@ -797,6 +810,10 @@ static int write_schema_if_changed(struct session *session) {
   int status = catalog_write_schema(session->conninfo, session->conn, session->schema_path);
   if (status == TIX_OK) {
     progress(session, "wrote %s\n", session->schema_path);
+  } else if (tix_last_diag()->hint[0] == '\0') {
+    tix_fail_hint("The migrations were applied; only %s was not written. Set TIX_SCHEMA_FILE= "
+                  "(empty) to skip it.",
+                  session->schema_path);
   }
   return status;
 }
@@ -858,8 +875,7 @@ static int refuse_down(const struct session *session) {
       return TIX_EMIGRATION;
     }
     if (entry->state == TIX_MIGRATION_DRIFTED) {
-      tix_fail(TIX_EDRIFT, "migration %s was changed after it was applied",
-               entry->file->file_name);
+      tix_fail(TIX_EDRIFT, "migration %s was changed after it was applied", entry->file->file_name);
       tix_fail_detail("Its down section may no longer match what was applied. Nothing was run.");
       tix_fail_hint("Check the change; if it is intended, run \"tix migrate accept %lld\".",
                     (long long)entry->version);
@@ -1067,8 +1083,8 @@ int tix_migrate_new(const tix_migrate_options *options, const char *name, char *
   if (status != TIX_OK) {
     return status;
   }
-  if ((size_t)snprintf(path_out, path_size, "%s/%04lld_%s.sql", directory,
-                       (long long)highest + 1, name) >= path_size) {
+  if ((size_t)snprintf(path_out, path_size, "%s/%04lld_%s.sql", directory, (long long)highest + 1,
+                       name) >= path_size) {
     return tix_fail(TIX_EINVAL, "the path of the new migration is too long");
   }
   return write_new_file(path_out, name);
@@ -1078,21 +1094,21 @@ int tix_migrate_new(const tix_migrate_options *options, const char *name, char *
 
 #define VERIFY_DATABASE_PREFIX "tix_verify_"
 #define VERIFY_SQL_MAX_BYTES   512
+#define VERIFY_DETAIL_BYTES    (sizeof tix_last_diag()->detail - 128)
 
-static int verify_compare(const struct session *session, const catalog_snapshot *expected,
-                          const catalog_snapshot *actual, const migration_file *file,
-                          const char *problem) {
+/* On a difference, *difference_out keeps it for the report (free() it). */
+static int verify_compare(const catalog_snapshot *expected, const catalog_snapshot *actual,
+                          const migration_file *file, const char *problem, char **difference_out) {
   char *difference = NULL;
   size_t changed = 0;
   int status = catalog_snapshot_diff(expected, actual, &difference, &changed);
   if (status == TIX_OK && changed > 0) {
     status = tix_fail(TIX_EMIGRATION, "migration %s: %s", file->file_name, problem);
-    tix_fail_detail("%zu catalog lines differ (- only before, + only after):\n%s", changed,
-                    difference);
+    tix_fail_detail("%zu catalog lines differ (- only before, + only after):\n%.*s", changed,
+                    (int)strlen(difference) - 1, difference); /* without the last newline */
     tix_fail_hint("Make the down section drop or restore exactly what the up section changes.");
-    if (session->options.progress != NULL) {
-      fprintf(session->options.progress, "difference for %s:\n%s", file->file_name, difference);
-    }
+    *difference_out = difference;
+    difference = NULL;
   }
   free(difference);
   return status;
@@ -1100,7 +1116,8 @@ static int verify_compare(const struct session *session, const catalog_snapshot 
 
 /* Up, down (the catalog must be as before up), up again (as after the
  * first up). *before becomes the catalog after this migration. */
-static int verify_one(struct session *session, size_t index, catalog_snapshot *before) {
+static int verify_one(struct session *session, size_t index, catalog_snapshot *before,
+                      char **difference_out) {
   const migration_file *file = &session->set.files[index];
   const char *checksum = session->checksums[index];
   catalog_snapshot after_up = {0};
@@ -1117,8 +1134,8 @@ static int verify_one(struct session *session, size_t index, catalog_snapshot *b
     status = catalog_snapshot_take(session->conn, &after_down);
   }
   if (status == TIX_OK) {
-    status = verify_compare(session, before, &after_down, file,
-                            "the down section does not undo the up section");
+    status = verify_compare(before, &after_down, file,
+                            "the down section does not undo the up section", difference_out);
   }
   if (status == TIX_OK) {
     status = run_section(session, file, checksum, true);
@@ -1127,8 +1144,9 @@ static int verify_one(struct session *session, size_t index, catalog_snapshot *b
     status = catalog_snapshot_take(session->conn, &again);
   }
   if (status == TIX_OK) {
-    status = verify_compare(session, &after_up, &again, file,
-                            "applying it again after its down section gives another schema");
+    status = verify_compare(&after_up, &again, file,
+                            "applying it again after its down section gives another schema",
+                            difference_out);
   }
   if (status == TIX_OK) {
     catalog_snapshot_clear(before);
@@ -1141,6 +1159,18 @@ static int verify_one(struct session *session, size_t index, catalog_snapshot *b
   return status;
 }
 
+static void verify_report(FILE *report, const migration_file *file, int status,
+                          const char *difference) {
+  if (report == NULL) {
+    return;
+  }
+  fprintf(report, "%s\n", status == TIX_OK ? "ok" : "FAILED");
+  /* The detail has a bounded size: a long difference is shown whole here. */
+  if (difference != NULL && strlen(difference) >= VERIFY_DETAIL_BYTES) {
+    fprintf(report, "the whole difference for %s:\n%s", file->file_name, difference);
+  }
+}
+
 static int verify_migrations(const char *conninfo, const tix_migrate_options *options) {
   struct session session;
   int status = session_open(&session, conninfo, options, SESSION_WRITE);
@@ -1151,21 +1181,18 @@ static int verify_migrations(const char *conninfo, const tix_migrate_options *op
     status = catalog_snapshot_take(session.conn, &before);
   }
   for (size_t i = 0; status == TIX_OK && i < session.set.count; i++) {
-    session.options.progress = report;
     if (report != NULL) {
       fprintf(report, "verifying %s: up, down, up … ", session.set.files[i].file_name);
       fflush(report);
     }
-    session.options.progress = NULL;
-    status = verify_one(&session, i, &before);
-    if (report != NULL) {
-      fprintf(report, "%s\n", status == TIX_OK ? "ok" : "FAILED");
-    }
+    char *difference = NULL;
+    status = verify_one(&session, i, &before, &difference);
+    verify_report(report, &session.set.files[i], status, difference);
+    free(difference);
   }
   if (status == TIX_OK && report != NULL) {
     fprintf(report, "verified %zu migrations\n", session.set.count);
   }
-  session.options.progress = report;
   catalog_snapshot_clear(&before);
   session_close(&session);
   return status;

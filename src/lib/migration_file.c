@@ -19,14 +19,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MARKER_PREFIX           "-- migrate:"
-#define MARKER_OPTIONS_MAX      8
-#define OPTION_MAX_BYTES        64
-#define STATEMENTS_INITIAL      16
-#define KEYWORD_MAX_BYTES       16
-#define HEURISTIC_KEYWORDS      4
-#define DOLLAR_TAG_MAX_BYTES    64
-#define UTF8_BYTE_ORDER_MARK    "\xEF\xBB\xBF"
+#define MARKER_PREFIX        "-- migrate:"
+#define MARKER_OPTIONS_MAX   8
+#define OPTION_MAX_BYTES     64
+#define STATEMENTS_INITIAL   16
+#define KEYWORD_MAX_BYTES    16
+#define HEURISTIC_KEYWORDS   4
+#define DOLLAR_TAG_MAX_BYTES 64
+#define UTF8_BYTE_ORDER_MARK "\xEF\xBB\xBF"
 #define NAME_RULE_DETAIL                                                                           \
   "Migration files are named NNNN_name.sql: a version of at least 4 digits, an underscore, "       \
   "then lowercase letters, digits and underscores."
@@ -191,8 +191,7 @@ static int require_sections(const migration_file *file, const char *file_name) {
   if (missing == NULL) {
     return TIX_OK;
   }
-  tix_fail(TIX_EMIGRATIONFILE, "migration %s has no \"-- migrate:%s\" section", file_name,
-           missing);
+  tix_fail(TIX_EMIGRATIONFILE, "migration %s has no \"-- migrate:%s\" section", file_name, missing);
   tix_fail_detail("Every migration needs a line \"-- migrate:up\" and a line \"-- migrate:down\", "
                   "each followed by its SQL (the down section may be empty).");
   tix_fail_hint("Compare with a file made by \"tix migrate new NAME\".");
@@ -403,8 +402,7 @@ static int emit_statement(struct splitter *splitter, size_t end) {
   if (!splitter->in_statement) {
     return TIX_OK;
   }
-  while (end > splitter->statement_start &&
-         strchr(" \t\n\f\v", splitter->sql[end - 1]) != NULL) {
+  while (end > splitter->statement_start && strchr(" \t\n\f\v", splitter->sql[end - 1]) != NULL) {
     end--;
   }
   if (splitter->count == MIGRATION_STATEMENTS_MAX) {
@@ -553,9 +551,9 @@ static int split_section(migration_section *section, const char *file_name) {
   for (size_t i = 0; status == TIX_OK && section->transaction && i < section->statement_count;
        i++) {
     if (controls_transaction(section->statements[i].sql)) {
-      status = tix_fail(TIX_EMIGRATIONFILE,
-                        "transaction control statement in migration %s at line %d", file_name,
-                        section->statements[i].line);
+      status =
+          tix_fail(TIX_EMIGRATIONFILE, "transaction control statement in migration %s at line %d",
+                   file_name, section->statements[i].line);
       tix_fail_detail("tix runs each section in a transaction of its own; a COMMIT inside it "
                       "would leave the migration half-applied.");
       tix_fail_hint("Remove it, or put transaction:false after the section marker.");
@@ -569,8 +567,7 @@ static int read_whole_file(const char *path, const char *file_name, char **out, 
   int status = TIX_OK;
   FILE *stream = fopen(path, "rb");
   if (stream == NULL) {
-    return tix_fail(TIX_EMIGRATIONFILE, "cannot read migration %s: %s", file_name,
-                    strerror(errno));
+    return tix_fail(TIX_EMIGRATIONFILE, "cannot read migration %s: %s", file_name, strerror(errno));
   }
   char *text = malloc(MIGRATION_FILE_MAX_BYTES + 1);
   if (text == NULL) {
@@ -807,8 +804,7 @@ int migration_directory_highest_version(const char *directory, int64_t *version_
   for (size_t i = 0; status == TIX_OK && i < names.count; i++) {
     int64_t version = 0;
     char name[MIGRATION_NAME_MAX_BYTES];
-    if (parse_name_quietly(names.names[i], &version, name, sizeof name) &&
-        version > *version_out) {
+    if (parse_name_quietly(names.names[i], &version, name, sizeof name) && version > *version_out) {
       *version_out = version;
     }
   }

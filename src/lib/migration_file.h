@@ -13,15 +13,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MIGRATION_NAME_MAX_BYTES       128 /* the name part, as in tix_migration_status */
-#define MIGRATION_FILE_NAME_MAX_BYTES  256
-#define MIGRATION_FILE_MAX_BYTES       (16 * 1024 * 1024)
-#define MIGRATION_FILES_MAX            10000
-#define MIGRATION_STATEMENTS_MAX       100000
-#define MIGRATION_VERSION_DIGITS_MIN   4
-#define MIGRATION_VERSION_DIGITS_MAX   18 /* still fits an int64 */
-#define MIGRATION_DIRECTORY_ENV        "TIX_MIGRATIONS"
-#define MIGRATION_DEFAULT_DIRECTORY    "db/migrations"
+#define MIGRATION_NAME_MAX_BYTES      128 /* the name part, as in tix_migration_status */
+#define MIGRATION_FILE_NAME_MAX_BYTES 256
+#define MIGRATION_FILE_MAX_BYTES      (16 * 1024 * 1024)
+#define MIGRATION_FILES_MAX           10000
+#define MIGRATION_STATEMENTS_MAX      100000
+#define MIGRATION_VERSION_DIGITS_MIN  4
+#define MIGRATION_VERSION_DIGITS_MAX  18 /* still fits an int64 */
+#define MIGRATION_DIRECTORY_ENV       "TIX_MIGRATIONS"
+#define MIGRATION_DEFAULT_DIRECTORY   "db/migrations"
 
 /* One statement of a section: its own NUL-terminated copy of the text. */
 typedef struct migration_statement {
@@ -31,10 +31,10 @@ typedef struct migration_statement {
 
 typedef struct migration_section {
   bool present;
-  bool transaction;    /* false after `transaction:false`: run outside one */
-  int marker_line;     /* the line of `-- migrate:up` / `-- migrate:down` */
-  char *sql;           /* the section's text (a copy) */
-  int first_line;      /* the line of the file where sql begins */
+  bool transaction; /* false after `transaction:false`: run outside one */
+  int marker_line;  /* the line of `-- migrate:up` / `-- migrate:down` */
+  char *sql;        /* the section's text (a copy) */
+  int first_line;   /* the line of the file where sql begins */
   migration_statement *statements;
   size_t statement_count;
 } migration_section;

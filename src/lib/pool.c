@@ -18,6 +18,7 @@
 #define POOL_CONNECTIONS_MAX   1000
 #define CONNECT_RETRY_FIRST_MS 50
 #define CONNECT_RETRY_MAX_MS   1000
+#define IDLE_PROBE_READS       3
 
 struct idle_connection {
   PGconn *conn;
@@ -91,11 +92,6 @@ int tix_connect(const char *conninfo, const char *application_name, int timeout_
   int64_t pause_ms = CONNECT_RETRY_FIRST_MS;
   for (;;) {
     PGconn *conn = connect_once(conninfo, application_name, timeout_ms);
-    if (conn != NULL) {
-      /* Reads whatever the server sent while the connection sat idle: a
-       * terminated backend shows up here as a bad status, at no round trip. */
-      PQconsumeInput(conn);
-    }
     if (conn != NULL && PQstatus(conn) == CONNECTION_OK) {
       *out = conn;
       return TIX_OK;
@@ -230,8 +226,11 @@ int tix_pool_acquire(tix_pool *pool, PGconn **out) {
     }
     if (conn != NULL) {
       /* Reads whatever the server sent while the connection sat idle: a
-       * terminated backend shows up here as a bad status, at no round trip. */
-      PQconsumeInput(conn);
+       * terminated backend shows up here as a bad status, at no round trip.
+       * Its farewell message comes first and the end of the stream second,
+       * so one read is not enough to notice. */
+      for (int read = 0; read < IDLE_PROBE_READS && PQconsumeInput(conn) == 1; read++) {
+      }
     }
     if (conn != NULL && PQstatus(conn) == CONNECTION_OK) {
       *out = conn;

@@ -22,16 +22,16 @@
 #include "pool.h"
 #include "testdb.h"
 
-#define FIXTURES_DIR       TIX_BUILTIN_MIGRATIONS_DIR "/../../tests/fixtures/migrations"
-#define CONNINFO_BYTES     1024
-#define PATH_BYTES         512
-#define ROOT_BYTES         64
-#define CONCURRENT_UPS     4
-#define WAIT_FOR_LOCK_MS   10000
-#define POLL_INTERVAL_US   20000
-#define LOCK_KEY_TEXT      "888637997003307873"
-#define LOCK_TIMEOUT_MS    600
-#define CAPTURE_BYTES      4096
+#define FIXTURES_DIR     TIX_BUILTIN_MIGRATIONS_DIR "/../../tests/fixtures/migrations"
+#define CONNINFO_BYTES   1024
+#define PATH_BYTES       512
+#define ROOT_BYTES       64
+#define CONCURRENT_UPS   4
+#define WAIT_FOR_LOCK_MS 10000
+#define POLL_INTERVAL_US 20000
+#define LOCK_KEY_TEXT    "888637997003307873"
+#define LOCK_TIMEOUT_MS  600
+#define CAPTURE_BYTES    4096
 
 /* A copy of a fixture: <root>/migrations, with <root>/schema.sql beside. */
 struct workspace {
@@ -328,8 +328,9 @@ static void concurrently_built_index_while_another_up_waits(void **state) {
   assert_true(contains(waiter.captured, "nothing to apply"));
   assert_true(waiter.elapsed_ms >= 500);
   assert_int_equal(ledger_count(workspace.conninfo), 2);
-  assert_int_equal(query_long(workspace.conninfo, "SELECT indisvalid::int FROM pg_index"
-                                                  " WHERE indexrelid = 'things_name_idx'::regclass"),
+  assert_int_equal(query_long(workspace.conninfo,
+                              "SELECT indisvalid::int FROM pg_index"
+                              " WHERE indexrelid = 'things_name_idx'::regclass"),
                    1);
   workspace_close(&workspace);
 }

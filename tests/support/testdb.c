@@ -18,8 +18,14 @@ static const char *admin_url(void) {
   return url;
 }
 
+static void ignore_notice(void *context, const char *message) {
+  (void)context;
+  (void)message;
+}
+
 PGconn *testdb_connect(const char *conninfo) {
   PGconn *conn = PQconnectdb(conninfo);
+  PQsetNoticeProcessor(conn, ignore_notice, NULL);
   if (PQstatus(conn) != CONNECTION_OK) {
     fprintf(stderr, "testdb: cannot connect: %s", PQerrorMessage(conn));
     exit(1);

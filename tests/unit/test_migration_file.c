@@ -29,9 +29,8 @@ static void valid_names_are_parsed(void **state) {
                    TIX_OK);
   assert_int_equal(version, 1);
   assert_string_equal(name, "create_events");
-  assert_int_equal(migration_file_parse_name("20240501120000_add_x2.sql", &version, name,
-                                             sizeof name),
-                   TIX_OK);
+  assert_int_equal(
+      migration_file_parse_name("20240501120000_add_x2.sql", &version, name, sizeof name), TIX_OK);
   assert_int_equal(version, INT64_C(20240501120000));
   assert_string_equal(name, "add_x2");
 }
@@ -125,7 +124,8 @@ static void bad_sections_are_refused(void **state) {
       {"-- migrate:down\nDROP TABLE t;\n", "no \"-- migrate:up\" section"},
       {"-- migrate:up\nCREATE TABLE t ();\n", "no \"-- migrate:down\" section"},
       {"CREATE TABLE t ();\n", "no \"-- migrate:up\" section"},
-      {"-- migrate:up transaction:maybe\n-- migrate:down\n", "unknown option \"transaction:maybe\""},
+      {"-- migrate:up transaction:maybe\n-- migrate:down\n",
+       "unknown option \"transaction:maybe\""},
       {"-- migrate:up\n-- migrate:up\n-- migrate:down\n", "second \"-- migrate:up\""},
       {"-- migrate:up\n-- migrate:sideways\n-- migrate:down\n", "unknown section marker"},
   };
@@ -147,9 +147,9 @@ struct split {
 
 static struct split split_ok(const char *sql, int first_line) {
   struct split split = {0};
-  assert_int_equal(migration_split_statements(sql, first_line, "0001_test.sql", &split.statements,
-                                              &split.count),
-                   TIX_OK);
+  assert_int_equal(
+      migration_split_statements(sql, first_line, "0001_test.sql", &split.statements, &split.count),
+      TIX_OK);
   return split;
 }
 
@@ -307,8 +307,9 @@ static void transaction_control_is_refused_in_a_transaction(void **state) {
   assert_int_equal(migration_file_load(directory, "0002_ok.sql", &file), TIX_OK);
   assert_int_equal(file.up.statement_count, 2);
   migration_file_clear(&file);
-  write_file(directory, "0003_crlf.sql", "\xEF\xBB\xBF-- migrate:up\r\nSELECT\r\n 1;\r\n"
-                                         "-- migrate:down\r\n");
+  write_file(directory, "0003_crlf.sql",
+             "\xEF\xBB\xBF-- migrate:up\r\nSELECT\r\n 1;\r\n"
+             "-- migrate:down\r\n");
   assert_int_equal(migration_file_load(directory, "0003_crlf.sql", &file), TIX_OK);
   assert_string_equal(file.up.statements[0].sql, "SELECT\n 1");
   assert_int_equal(file.up.statements[0].line, 2);

@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# purchase.sh — `tix buy` and `tix purchase show|confirm|refund` driven as a
+# user would: buying (human and --json), replaying a purchase id, holding and
+# confirming, an expired hold, refunding twice, every strategy, the refusals
+# (sold out, limit, conflict, unknown id: exit 1) and the usage errors
+# (exit 2, before any database). Needs TIX (the built tix), TIX_SOURCE_ROOT
+# and TIX_TEST_ADMIN_URL (tests/harness/pg-cluster); makes and drops a
+# database of its own in that cluster.
+set -euo pipefail
+
+: "${TIX:?TIX must name the built tix}"
+: "${TIX_TEST_ADMIN_URL:?TIX_TEST_ADMIN_URL is not set: run the suite with scripts/test}"
+: "${TIX_SOURCE_ROOT:?TIX_SOURCE_ROOT must name the source tree}"
+
+work=$(mktemp -d)
+database="cli_purchase_$$"
+admin_psql() { psql "$TIX_TEST_ADMIN_URL" -X -q -v ON_ERROR_STOP=1 "$@"; }
+cleanup() {
+  admin_psql -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+ok() { echo "ok - $*"; }
+fail() {
+  echo "FAIL - $*" >&2
+  echo "--- stdout" >&2
+  cat "$work/out" >&2 || true
+  echo "--- stderr" >&2
+  cat "$work/err" >&2 || true
+  exit 1
+}
+
+# expect EXIT_CODE tix ARGS…: runs tix, keeps its output in $work/out and
+# $work/err, and fails unless it exits with EXIT_CODE.
+expect() {
+  local wanted=$1 got=0
+  shift
+  "$TIX" "$@" >"$work/out" 2>"$work/err" || got=$?
+  [ "$got" -eq "$wanted" ] || fail "tix $* exited $got, not $wanted"
+}
+
+# field PATH: a value of the JSON in $work/out ("tickets.0"); null prints "null".
+field() {
+  python3 -c '
+import json, sys
+value = json.load(open(sys.argv[2]))
+for key in sys.argv[1].split("."):
+    value = value[int(key)] if key.isdigit() else value[key]
+print("null" if value is None else value)' "$1" "$work/out"
+}
+ticket_count() { python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["tickets"]))' "$work/out"; }
+
+stdout_has() { grep -q -- "$1" "$work/out" || fail "stdout lacks \"$1\""; }
+stderr_has() { grep -q -- "$1" "$work/err" || fail "stderr lacks \"$1\""; }
+sql() { psql "$DATABASE_URL" -X -q -t -A -v ON_ERROR_STOP=1 -c "$1"; }
+
+# Only DATABASE_URL says where the database is; no embedded cluster.
+while read -r name; do unset "$name"; done < <(compgen -e | grep -E '^(PG|DB_)' || true)
+unset TIX_STRATEGY
+admin_psql -c "CREATE DATABASE $database"
+export DATABASE_URL="$TIX_TEST_ADMIN_URL dbname=$database"
+export TIX_DATA="$work/embedded-must-not-start"
+export TIX_MIGRATIONS="$TIX_SOURCE_ROOT/db/migrations"
+cd "$work"
+"$TIX" migrate up >/dev/null
+
+new_event() { # tickets [max per customer]: prints the new event's id
+  local limit=()
+  [ -n "${2:-}" ] && limit=(--max-per-customer "$2")
+  "$TIX" event create --name "Show $RANDOM" --date 2030-01-01T20:00:00Z --tickets "$1" \
+    "${limit[@]}" --json >"$work/out" 2>"$work/err" || fail "event create failed"
+  field id
+}
+
+# --- help -----------------------------------------------------------------------
+
+expect 0 buy --help
+stdout_has "Usage: tix buy EVENT_ID --quantity N"
+expect 0 purchase --help
+stdout_has "Usage: tix purchase show|confirm|refund"
+expect 0 purchase show --help
+ok "buy and purchase have --help"
+
+# --- buying -----------------------------------------------------------------------
+
+show=$(new_event 12)
+expect 0 buy "$show" --quantity 2
+stdout_has "bought 2 tickets for event $show"
+expect 0 buy "$show" --quantity 3 --customer ann --json
+keys=$(python3 -c 'import json, sys; print(",".join(json.load(open(sys.argv[1]))))' "$work/out")
+[ "$keys" = "purchase_id,event_id,customer,quantity,status,tickets,expires_at,created_at" ] ||
+  fail "the purchase object has keys $keys"
+[ "$(field event_id)" = "$show" ] || fail "event_id"
+[ "$(field customer)" = ann ] || fail "customer"
+[ "$(field quantity)" = 3 ] || fail "quantity"
+[ "$(field status)" = confirmed ] || fail "status"
+[ "$(field expires_at)" = null ] || fail "expires_at"
+[ "$(ticket_count)" = 3 ] || fail "not 3 tickets"
+[[ "$(field created_at)" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T.*Z$ ]] || fail "created_at not RFC 3339"
+ok "buy prints the purchase, human and as the JSON object of DESIGN §3"
+
+id=7e57c0de-1111-4000-8000-000000000001
+expect 0 buy "$show" --quantity 1 --purchase-id "$id" --json
+first_ticket=$(field tickets.0)
+expect 0 buy "$show" --quantity 1 --purchase-id "$id" --json
+[ "$(field tickets.0)" = "$first_ticket" ] || fail "a replay returned another ticket"
+expect 0 buy "$show" --quantity 1 --purchase-id "$id"
+stdout_has "already bought 1 ticket"
+[ "$(sql "SELECT available_tickets FROM events WHERE id = '$show'")" = 6 ] ||
+  fail "a replay sold again"
+expect 1 buy "$show" --quantity 2 --purchase-id "$id" --json
+[ "$(field error.code)" = purchase_id_conflict ] || fail "a changed replay is not a conflict"
+ok "a purchase id is used once: replays answer the same, a changed request is refused"
+
+for strategy in locking optimistic atomic serializable; do
+  expect 0 buy "$show" --quantity 1 --strategy "$strategy"
+done
+TIX_STRATEGY=atomic expect 0 buy "$show" --quantity 1
+ok "every strategy sells"
+
+# --- refusals -------------------------------------------------------------------
+
+expect 1 buy "$show" --quantity 3
+stderr_has "only 1 ticket is left"
+expect 1 buy "$show" --quantity 3 --json
+[ "$(field error.code)" = insufficient_tickets ] || fail "the JSON error code"
+[ "$(field error.available)" = 1 ] || fail "the JSON error lacks available"
+expect 0 buy "$show" --quantity 1
+expect 1 buy "$show" --quantity 1
+stderr_has "sold out"
+ok "too few tickets exits 1 with how many are left"
+
+limited=$(new_event 10 2)
+expect 0 buy "$limited" --quantity 2 --customer bea
+expect 1 buy "$limited" --quantity 1 --customer bea --json
+[ "$(field error.code)" = customer_limit_exceeded ] || fail "the limit's JSON error code"
+expect 0 buy "$limited" --quantity 1 --customer cid
+ok "the per-customer limit exits 1"
+
+expect 1 buy 00000000-0000-4000-8000-000000000000 --quantity 1 --json
+[ "$(field error.code)" = not_found ] || fail "an unknown event"
+expect 1 purchase show 00000000-0000-4000-8000-000000000000
+stderr_has "does not exist"
+ok "unknown ids exit 1"
+
+# --- holds, confirm, refund -------------------------------------------------------
+
+held=$(new_event 5)
+expect 0 buy "$held" --quantity 2 --hold 600 --json
+hold_id=$(field purchase_id)
+[ "$(field status)" = held ] || fail "not held"
+[ "$(field expires_at)" != null ] || fail "a hold without expires_at"
+expect 0 buy "$held" --quantity 1 --hold 600
+stdout_has "held 1 ticket for event $held until"
+expect 0 purchase confirm "$hold_id" --json
+[ "$(field status)" = confirmed ] || fail "confirm did not confirm"
+[ "$(field expires_at)" = null ] || fail "a confirmed purchase keeps expires_at"
+expect 0 purchase confirm "$hold_id"
+stdout_has "confirmed purchase $hold_id"
+expect 0 purchase show "$hold_id"
+stdout_has "confirmed"
+ok "hold then confirm (twice is fine)"
+
+expect 0 buy "$held" --quantity 2 --hold 600 --json
+late_id=$(field purchase_id)
+sql "UPDATE purchases SET expires_at = now() - interval '1 second' WHERE id = '$late_id'" >/dev/null
+expect 1 purchase confirm "$late_id"
+stderr_has "expired"
+expect 1 purchase confirm "$late_id" --json
+[ "$(field error.code)" = hold_expired ] || fail "the expired JSON error code"
+[ "$(sql "SELECT available_tickets FROM events WHERE id = '$held'")" = 2 ] ||
+  fail "an expired hold kept its tickets"
+ok "confirming an expired hold exits 1 and returns its tickets"
+
+expect 0 purchase refund "$hold_id" --json
+[ "$(field status)" = refunded ] || fail "refund did not refund"
+[ "$(sql "SELECT available_tickets FROM events WHERE id = '$held'")" = 4 ] ||
+  fail "refund did not return 2 tickets"
+expect 0 purchase refund "$hold_id"
+stdout_has "refunded purchase $hold_id"
+[ "$(sql "SELECT available_tickets FROM events WHERE id = '$held'")" = 4 ] ||
+  fail "a second refund returned tickets again"
+expect 1 purchase confirm "$hold_id"
+ok "refund returns the tickets once"
+
+# --- usage errors -------------------------------------------------------------------
+
+usage_error() { # expect exit 2 with a first line on stderr naming $1
+  local named=$1
+  shift
+  expect 2 "$@"
+  head -n 1 "$work/err" | grep -q -- "$named" || fail "tix $* did not name $named"
+}
+usage_error "--quantity" buy "$show" --quantity 0
+usage_error "--quantity" buy "$show" --quantity -1
+usage_error "--quantity" buy "$show" --quantity 101
+usage_error "--quantity" buy "$show" --quantity many
+usage_error "--quantity" buy "$show"
+usage_error "--bogus" buy "$show" --quantity 1 --bogus
+usage_error "--strategy" buy "$show" --quantity 1 --strategy greedy
+usage_error "--hold" buy "$show" --quantity 1 --hold 86401
+usage_error "--customer" buy "$show" --quantity 1 --customer
+usage_error "UUID" buy not-a-uuid --quantity 1
+usage_error "UUID" buy "$show" --quantity 1 --purchase-id 42
+usage_error "event" buy --quantity 1
+usage_error "frobnicate" purchase frobnicate "$hold_id"
+usage_error "PURCHASE_ID" purchase show
+usage_error "UUID" purchase refund nope
+expect 2 purchase
+ok "usage errors exit 2 and name the bad thing"
+
+DATABASE_URL="host=$work/nowhere dbname=none" expect 2 buy "$show" --quantity 0
+DATABASE_URL="host=$work/nowhere dbname=none" expect 2 purchase show nope
+ok "usage errors need no database"
