@@ -70,18 +70,20 @@ static const struct option long_options[] = {
 };
 
 static const char common_usage[] =
-    "\nOptions of every subcommand:\n"
+    "Options:\n"
     "  --dir DIR              the migrations (default $TIX_MIGRATIONS, else ./db/migrations,\n"
     "                         else the built-in ones)\n"
+    "  --dry-run              up, down, redo: say what would run and change nothing\n"
+    "  --schema-file FILE     up, down, redo: where to write the schema after a change\n"
+    "                         (default DIR/../schema.sql or $TIX_SCHEMA_FILE; \"\" writes none)\n"
+    "  --lock-timeout SECONDS up, down, redo, accept: how long to wait for another\n"
+    "                         migrator (default 60, or $TIX_MIGRATE_LOCK_TIMEOUT_MS)\n"
+    "  --json                 status: a JSON array of objects\n"
     "  --verbose              report progress on stderr even when it is not a terminal\n"
     "  -h, --help             show this help\n"
-    "Options of up, down, redo and accept:\n"
-    "  --lock-timeout SECONDS how long to wait for another migrator (default 60,\n"
-    "                         or $TIX_MIGRATE_LOCK_TIMEOUT_MS)\n"
-    "  --schema-file FILE     where to write the schema after a change (default\n"
-    "                         DIR/../schema.sql or $TIX_SCHEMA_FILE; \"\" writes none)\n"
-    "  --dry-run              say what would run and change nothing\n"
-    "\nExit codes: 0 done, 1 refused (a migration failed, drift, out of order, lock\n"
+    "\nThe database: DATABASE_URL, DB_*, PG*, else the embedded cluster; waits for it\n"
+    "up to $TIX_CONNECT_TIMEOUT_MS (default 10000).\n"
+    "Exit codes: 0 done, 1 refused (a migration failed, drift, out of order, lock\n"
     "timeout), 2 usage or invalid migration file, 3 database unavailable.\n";
 
 /* ---------------------------------------------------------------- helpers */

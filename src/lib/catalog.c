@@ -24,6 +24,7 @@
 #define PROGRAM_OUTPUT_BYTES   1024
 #define PROGRAM_ARGUMENTS_MAX  16
 #define PROGRAM_READS_MAX      1000000
+#define WAIT_ATTEMPTS_MAX      1000
 #define ENVIRONMENT_MAX        4096
 #define SCHEMA_LINES_MAX       10000000
 #define PATH_ENTRIES_MAX       256
@@ -277,13 +278,15 @@ static int run_program(char *const arguments[], const char *password, int captur
   }
   char **environment = child_environment(password != NULL ? password_entry : NULL);
   int pipe_fds[2];
-  if (environment == NULL || pipe(pipe_fds) != 0) {
+  /* Close-on-exec, so a child another thread starts meanwhile does not keep
+   * the pipe open and make this read wait for it. */
+  if (environment == NULL || pipe2(pipe_fds, O_CLOEXEC) != 0) {
     free(environment);
     return tix_fail(TIX_EIO, "cannot start %s: %s", arguments[0], strerror(errno));
   }
   pid_t child = fork();
   if (child == 0) {
-    int null_fd = open("/dev/null", O_RDWR);
+    int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     dup2(null_fd, 0);
     dup2(null_fd, capture_fd == 1 ? 2 : 1);
     dup2(pipe_fds[1], capture_fd);
@@ -292,12 +295,20 @@ static int run_program(char *const arguments[], const char *password, int captur
     execve(arguments[0], arguments, environment);
     _exit(127);
   }
+  explicit_bzero(password_entry, sizeof password_entry);
   close(pipe_fds[1]);
   free(environment);
   read_output(pipe_fds[0], output, output_size);
   close(pipe_fds[0]);
   int wait_status = 0;
-  if (child < 0 || waitpid(child, &wait_status, 0) < 0) {
+  pid_t waited = -1;
+  for (int attempt = 0; child > 0 && attempt < WAIT_ATTEMPTS_MAX; attempt++) {
+    waited = waitpid(child, &wait_status, 0);
+    if (waited >= 0 || errno != EINTR) {
+      break;
+    }
+  }
+  if (child < 0 || waited < 0) {
     return tix_fail(TIX_EIO, "cannot run %s: %s", arguments[0], strerror(errno));
   }
   *exit_code_out = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128;

@@ -53,7 +53,9 @@ fixtures=$TIX_SOURCE_ROOT/tests/fixtures/migrations
 mkdir -p "$work/db/migrations"
 cp "$fixtures"/widgets/*.sql "$work/db/migrations/"
 admin_psql -c "CREATE DATABASE $database"
-export DATABASE_URL="$admin_url dbname=$database"
+# The cluster trusts local users: the password is unused, but it makes pg_dump
+# get it through its environment rather than its arguments.
+export DATABASE_URL="$admin_url dbname=$database password=unused-secret"
 export TIX_MIGRATIONS=$work/db/migrations
 cd "$work"
 
