@@ -13,6 +13,7 @@
  */
 #include "cluster.h"
 
+#include "config.h"
 #include "error.h"
 #include "pool.h"
 
@@ -350,37 +351,15 @@ static bool process_alive(long pid) {
   return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM) && !process_is_zombie(pid);
 }
 
-/* Appends keyword='value' with libpq's quoting. */
-static bool append_conninfo(char *conninfo, size_t size, const char *keyword, const char *value) {
-  size_t used = strlen(conninfo);
-  int written = snprintf(conninfo + used, size - used, "%s%s='", used > 0 ? " " : "", keyword);
-  if (written < 0 || (size_t)written >= size - used) {
-    return false;
-  }
-  used += (size_t)written;
-  for (const char *c = value; *c != '\0'; c++) {
-    if (used + 3 >= size) {
-      return false;
-    }
-    if (*c == '\'' || *c == '\\') {
-      conninfo[used++] = '\\';
-    }
-    conninfo[used++] = *c;
-  }
-  conninfo[used++] = '\'';
-  conninfo[used] = '\0';
-  return true;
-}
-
 static int build_conninfo(const tix_cluster *cluster, const char *database, char *buffer,
                           size_t size) {
   if (size == 0) {
     return tix_fail(TIX_EINVAL, "no room for the conninfo");
   }
   buffer[0] = '\0';
-  bool fits = append_conninfo(buffer, size, "host", cluster->socket_dir) &&
-              append_conninfo(buffer, size, "user", CLUSTER_SUPERUSER) &&
-              append_conninfo(buffer, size, "dbname", database);
+  bool fits = tix_conninfo_append(buffer, size, "host", cluster->socket_dir) &&
+              tix_conninfo_append(buffer, size, "user", CLUSTER_SUPERUSER) &&
+              tix_conninfo_append(buffer, size, "dbname", database);
   return fits ? TIX_OK : tix_fail(TIX_EINVAL, "no room for the conninfo");
 }
 
@@ -394,7 +373,7 @@ int tix_cluster_conninfo(tix_cluster *cluster, char *buffer, size_t size) {
 static bool cluster_answers(const tix_cluster *cluster) {
   char conninfo[CONNINFO_BYTES];
   if (build_conninfo(cluster, "postgres", conninfo, sizeof conninfo) != TIX_OK ||
-      !append_conninfo(conninfo, sizeof conninfo, "connect_timeout", "2")) {
+      !tix_conninfo_append(conninfo, sizeof conninfo, "connect_timeout", "2")) {
     return false;
   }
   PGPing ping = PQping(conninfo);

@@ -36,8 +36,7 @@ static bool any_env_set(const char *const *names, size_t count) {
   return false;
 }
 
-/* Appends keyword='value' with libpq's quoting (backslash before ' and \). */
-static bool append_keyword(char *conninfo, size_t size, const char *keyword, const char *value) {
+bool tix_conninfo_append(char *conninfo, size_t size, const char *keyword, const char *value) {
   size_t used = strlen(conninfo);
   int written = snprintf(conninfo + used, size - used, "%s%s='", used > 0 ? " " : "", keyword);
   if (written < 0 || (size_t)written >= size - used) {
@@ -70,7 +69,7 @@ static int conninfo_from_db_vars(char **out) {
   }
   for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
     const char *value = nonempty_env(pairs[i][0]);
-    if (value != NULL && !append_keyword(conninfo, CONNINFO_MAX_BYTES, pairs[i][1], value)) {
+    if (value != NULL && !tix_conninfo_append(conninfo, CONNINFO_MAX_BYTES, pairs[i][1], value)) {
       free(conninfo);
       return tix_fail(TIX_EINVAL, "the DB_* settings are too long");
     }

@@ -4,9 +4,14 @@
 #ifndef TIX_CONFIG_H
 #define TIX_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* host, port, database and user of a conninfo, never its password. */
 void tix_conninfo_describe(const char *conninfo, char *buffer, size_t size);
+
+/* Appends keyword='value' to a key=value conninfo, with libpq's quoting
+ * (a backslash before ' and \\). False when it does not fit in size. */
+bool tix_conninfo_append(char *conninfo, size_t size, const char *keyword, const char *value);
 
 #endif /* TIX_CONFIG_H */

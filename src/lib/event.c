@@ -9,6 +9,7 @@
 
 #include "db.h"
 #include "error.h"
+#include "sql.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -491,30 +492,11 @@ void tix_event_read(const PGresult *result, int row, tix_event *out) {
   copy_text(out->cancelled_at, sizeof out->cancelled_at, PQgetvalue(result, row, 9));
 }
 
-/* Runs one statement; a result other than expected becomes the thread's
- * diagnostic. *out (when given) owns the result on success. */
-static int execute(PGconn *conn, const char *sql, int count, const char *const *values,
-                   ExecStatusType expected, PGresult **out) {
-  PGresult *result = PQexecParams(conn, sql, count, NULL, values, NULL, NULL, 0);
-  int status = TIX_OK;
-  if (PQresultStatus(result) != expected) {
-    status = tix_fail_from_result(conn, result);
-    PQclear(result);
-    result = NULL;
-  }
-  if (out != NULL) {
-    *out = result;
-  } else {
-    PQclear(result);
-  }
-  return status;
-}
-
 /* A statement returning at most one event; *found says whether it did. */
 static int fetch_event(PGconn *conn, const char *sql, int count, const char *const *values,
                        tix_event *out, bool *found) {
   PGresult *result = NULL;
-  int status = execute(conn, sql, count, values, PGRES_TUPLES_OK, &result);
+  int status = tix_sql_exec(conn, sql, count, values, &result);
   *found = status == TIX_OK && PQntuples(result) > 0;
   if (*found) {
     tix_event_read(result, 0, out);
@@ -525,13 +507,6 @@ static int fetch_event(PGconn *conn, const char *sql, int count, const char *con
 
 static int fail_not_found(const char *event_id) {
   return tix_fail(TIX_ENOTFOUND, "event %s does not exist", event_id);
-}
-
-/* Rolls back after a failure, keeping the diagnostic of that failure. */
-static void roll_back(PGconn *conn) {
-  if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
-    PQclear(PQexecParams(conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0));
-  }
 }
 
 static void format_int(int value, char text[INTEGER_TEXT_SIZE]) {
@@ -655,7 +630,7 @@ static int explain_refusal(PGconn *conn, const char *event_id, int expected_vers
   const char *values[] = {event_id};
   PGresult *result = NULL;
   *retry = false;
-  int status = execute(conn, update_refusal_sql, 1, values, PGRES_TUPLES_OK, &result);
+  int status = tix_sql_exec(conn, update_refusal_sql, 1, values, &result);
   if (status == TIX_OK && PQntuples(result) == 0) {
     status = fail_not_found(event_id);
   } else if (status == TIX_OK) {
@@ -725,25 +700,25 @@ static int cancel_in_transaction(PGconn *conn, const char *event_id, tix_event *
   const char *values[] = {event_id};
   PGresult *locked = NULL;
   bool found = false;
-  int status = execute(conn, "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL);
+  int status = tix_sql_exec(conn, "BEGIN", 0, NULL, NULL);
   if (status == TIX_OK) {
-    status = execute(conn, cancel_lock_sql, 1, values, PGRES_TUPLES_OK, &locked);
+    status = tix_sql_exec(conn, cancel_lock_sql, 1, values, &locked);
   }
   if (status == TIX_OK && PQntuples(locked) == 0) {
     status = fail_not_found(event_id);
   }
   PQclear(locked);
   if (status == TIX_OK) {
-    status = execute(conn, cancel_release_sql, 1, values, PGRES_COMMAND_OK, NULL);
+    status = tix_sql_exec(conn, cancel_release_sql, 1, values, NULL);
   }
   if (status == TIX_OK) {
     status = fetch_event(conn, get_sql, 1, values, out, &found);
   }
   if (status == TIX_OK) {
-    status = execute(conn, "COMMIT", 0, NULL, PGRES_COMMAND_OK, NULL);
+    status = tix_sql_exec(conn, "COMMIT", 0, NULL, NULL);
   }
   if (status != TIX_OK) {
-    roll_back(conn);
+    tix_sql_rollback(conn);
   }
   return status;
 }
@@ -855,7 +830,7 @@ int tix_event_list(tix *db, const tix_event_filter *filter, tix_event_page *out)
     return status;
   }
   PGresult *result = NULL;
-  status = execute(conn, list_sql, LIST_PARAMETER_COUNT, query.values, PGRES_TUPLES_OK, &result);
+  status = tix_sql_exec(conn, list_sql, LIST_PARAMETER_COUNT, query.values, &result);
   if (status == TIX_OK) {
     status = fill_page(result, query.limit, out);
   }
@@ -901,8 +876,7 @@ int tix_event_list_plan(tix *db, const tix_event_filter *filter, char **plan_out
     return status;
   }
   PGresult *result = NULL;
-  status =
-      execute(conn, list_plan_sql, LIST_PARAMETER_COUNT, query.values, PGRES_TUPLES_OK, &result);
+  status = tix_sql_exec(conn, list_plan_sql, LIST_PARAMETER_COUNT, query.values, &result);
   if (status == TIX_OK) {
     status = join_plan_lines(result, plan_out);
   }

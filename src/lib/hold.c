@@ -12,6 +12,7 @@
 
 #include "db.h"
 #include "error.h"
+#include "sql.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,7 @@ int tix_holds_release_locked(PGconn *conn, const char *event_id, const char *pur
   const char *values[] = {event_id, purchase_id, limit_text};
   PGresult *result = NULL;
   *released_out = 0;
-  int status = tix_purchase_exec(conn, release_sql, 3, values, &result);
+  int status = tix_sql_exec(conn, release_sql, 3, values, &result);
   if (status != TIX_OK) {
     return status;
   }
@@ -79,10 +80,10 @@ static int release_in_transaction(PGconn *conn, const char *event_id, const char
   *released_out = 0;
   PGresult *locked = NULL;
   const char *values[] = {event_id};
-  int status = tix_purchase_exec(conn, "BEGIN", 0, NULL, NULL);
+  int status = tix_sql_exec(conn, "BEGIN", 0, NULL, NULL);
   if (status == TIX_OK) {
-    status = tix_purchase_exec(conn, skip_locked ? try_lock_event_sql : lock_event_sql, 1, values,
-                               &locked);
+    status =
+        tix_sql_exec(conn, skip_locked ? try_lock_event_sql : lock_event_sql, 1, values, &locked);
   }
   if (status != TIX_OK) {
     goto roll_back;
@@ -93,7 +94,7 @@ static int release_in_transaction(PGconn *conn, const char *event_id, const char
     status = tix_holds_release_locked(conn, event_id, purchase_id, limit, released_out, NULL);
   }
   if (status == TIX_OK) {
-    status = tix_purchase_exec(conn, "COMMIT", 0, NULL, NULL);
+    status = tix_sql_exec(conn, "COMMIT", 0, NULL, NULL);
   }
   if (status == TIX_OK) {
     return TIX_OK;
@@ -101,7 +102,7 @@ static int release_in_transaction(PGconn *conn, const char *event_id, const char
   *released_out = 0;
 
 roll_back:
-  tix_purchase_rollback(conn);
+  tix_sql_rollback(conn);
   return status;
 }
 
@@ -154,7 +155,7 @@ int tix_holds_sweep(tix *db, int batch_limit, int *released_out) {
   snprintf(events_limit, sizeof events_limit, "%d", SWEEP_EVENTS_MAX);
   const char *values[] = {events_limit};
   PGresult *candidates = NULL;
-  status = tix_purchase_exec(conn, sweep_candidates_sql, 1, values, &candidates);
+  status = tix_sql_exec(conn, sweep_candidates_sql, 1, values, &candidates);
   if (status != TIX_OK) {
     goto release_connection;
   }
@@ -218,7 +219,7 @@ int tix_purchase_confirm(tix *db, const char *purchase_id, tix_purchase *out) {
   }
   PGresult *result = NULL;
   const char *values[] = {id};
-  status = tix_purchase_exec(conn, confirm_sql, 1, values, &result);
+  status = tix_sql_exec(conn, confirm_sql, 1, values, &result);
   if (status != TIX_OK) {
     goto release_connection;
   }
@@ -266,7 +267,7 @@ static int lock_and_read(PGconn *conn, const char *sql, const char *id, char *te
                          bool *flag) {
   const char *values[] = {id};
   PGresult *result = NULL;
-  int status = tix_purchase_exec(conn, sql, 1, values, &result);
+  int status = tix_sql_exec(conn, sql, 1, values, &result);
   if (status != TIX_OK) {
     return status;
   }
@@ -285,7 +286,7 @@ static int lock_and_read(PGconn *conn, const char *sql, const char *id, char *te
 static int refund_in_transaction(PGconn *conn, const char *id) {
   char event_id[TIX_UUID_SIZE], state[16];
   bool lapsed = false, unused = false;
-  int status = tix_purchase_exec(conn, "BEGIN", 0, NULL, NULL);
+  int status = tix_sql_exec(conn, "BEGIN", 0, NULL, NULL);
   if (status == TIX_OK) {
     status = lock_and_read(conn, refund_lock_event_sql, id, event_id, sizeof event_id, &unused);
   }
@@ -302,7 +303,7 @@ static int refund_in_transaction(PGconn *conn, const char *id) {
     int released = 0;
     status = tix_holds_release_locked(conn, event_id, id, 1, &released, NULL);
     if (status == TIX_OK) {
-      status = tix_purchase_exec(conn, "COMMIT", 0, NULL, NULL);
+      status = tix_sql_exec(conn, "COMMIT", 0, NULL, NULL);
     }
     return status != TIX_OK
                ? status
@@ -310,7 +311,7 @@ static int refund_in_transaction(PGconn *conn, const char *id) {
                           id);
   }
   const char *values[] = {id};
-  return tix_purchase_exec(conn, refund_sql, 1, values, NULL);
+  return tix_sql_exec(conn, refund_sql, 1, values, NULL);
 }
 
 int tix_purchase_refund(tix *db, const char *purchase_id, tix_purchase *out) {
@@ -326,14 +327,14 @@ int tix_purchase_refund(tix *db, const char *purchase_id, tix_purchase *out) {
   }
   status = refund_in_transaction(conn, id);
   if (status == TIX_OK && PQtransactionStatus(conn) == PQTRANS_INTRANS) {
-    status = tix_purchase_exec(conn, "COMMIT", 0, NULL, NULL);
+    status = tix_sql_exec(conn, "COMMIT", 0, NULL, NULL);
   }
   if (status == TIX_OK) {
     status = tix_purchase_load(conn, id, out);
   }
   bool lost = tix_purchase_connection_lost(conn, status);
   if (!lost) {
-    tix_purchase_rollback(conn);
+    tix_sql_rollback(conn);
   }
   if (status != TIX_OK) {
     tix_purchase_free(out);

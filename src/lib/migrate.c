@@ -8,9 +8,11 @@
 #include "migrate.h"
 
 #include "catalog.h"
+#include "config.h"
 #include "error.h"
 #include "migration_file.h"
 #include "pool.h"
+#include "sql.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -163,34 +165,6 @@ static int exec_command(PGconn *conn, const char *sql, const char *doing) {
   return status;
 }
 
-/* Ends a failed transaction without touching the diagnostic of the failure. */
-static void rollback_quietly(PGconn *conn) {
-  PGresult *result = PQexec(conn, "ROLLBACK");
-  PQclear(result);
-}
-
-/* Appends keyword='value' with libpq's quoting. */
-static bool append_pair(char *buffer, size_t size, const char *keyword, const char *value) {
-  size_t used = strlen(buffer);
-  int written = snprintf(buffer + used, size - used, "%s%s='", used > 0 ? " " : "", keyword);
-  if (written < 0 || (size_t)written >= size - used) {
-    return false;
-  }
-  used += (size_t)written;
-  for (const char *c = value; *c != '\0'; c++) {
-    if (used + 3 >= size) {
-      return false;
-    }
-    if (*c == '\'' || *c == '\\') {
-      buffer[used++] = '\\';
-    }
-    buffer[used++] = *c;
-  }
-  buffer[used++] = '\'';
-  buffer[used] = '\0';
-  return true;
-}
-
 int migrate_conninfo_rewrite(const char *conninfo, const char *dbname, char **out,
                              char **password_out) {
   *out = NULL;
@@ -213,7 +187,7 @@ int migrate_conninfo_rewrite(const char *conninfo, const char *dbname, char **ou
       value = NULL;
     }
     if (value != NULL && value[0] != '\0') {
-      fits = append_pair(buffer, CONNINFO_MAX_BYTES, option->keyword, value);
+      fits = tix_conninfo_append(buffer, CONNINFO_MAX_BYTES, option->keyword, value);
     }
   }
   if (!fits) {
@@ -703,7 +677,7 @@ static int run_section(struct session *session, const migration_file *file, cons
     status = exec_command(conn, "COMMIT", "cannot commit the migration");
   }
   if (status != TIX_OK && section->transaction && PQstatus(conn) == CONNECTION_OK) {
-    rollback_quietly(conn);
+    tix_sql_rollback(conn);
   }
   if (status == TIX_OK) {
     session->changed = true;

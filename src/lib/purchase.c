@@ -9,6 +9,7 @@
 
 #include "db.h"
 #include "error.h"
+#include "sql.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -203,31 +204,6 @@ static int sale_init(tix_sale *sale, const tix_purchase_request *request) {
 
 /* ------------------------------------------------------------ statements */
 
-int tix_purchase_exec(PGconn *conn, const char *sql, int count, const char *const *values,
-                      PGresult **result_out) {
-  assert(conn != NULL && sql != NULL);
-  PGresult *result = PQexecParams(conn, sql, count, NULL, values, NULL, NULL, 0);
-  ExecStatusType outcome = PQresultStatus(result);
-  if (result == NULL || (outcome != PGRES_COMMAND_OK && outcome != PGRES_TUPLES_OK)) {
-    int status = tix_fail_from_result(conn, result);
-    PQclear(result);
-    return status;
-  }
-  if (result_out != NULL) {
-    *result_out = result;
-  } else {
-    PQclear(result);
-  }
-  return TIX_OK;
-}
-
-void tix_purchase_rollback(PGconn *conn) {
-  PGTransactionStatusType state = PQtransactionStatus(conn);
-  if (state == PQTRANS_INTRANS || state == PQTRANS_INERROR) {
-    PQclear(PQexec(conn, "ROLLBACK"));
-  }
-}
-
 bool tix_purchase_connection_lost(PGconn *conn, int status) {
   return status != TIX_OK &&
          (tix_status_is_connection_loss(status) || PQstatus(conn) != CONNECTION_OK);
@@ -295,7 +271,7 @@ static const char load_sql[] = "SELECT " TIX_PURCHASE_COLUMNS ", e.available_tic
 int tix_purchase_load(PGconn *conn, const char *purchase_id, tix_purchase *out) {
   PGresult *result = NULL;
   const char *values[] = {purchase_id};
-  int status = tix_purchase_exec(conn, load_sql, 1, values, &result);
+  int status = tix_sql_exec(conn, load_sql, 1, values, &result);
   if (status != TIX_OK) {
     return status;
   }
@@ -341,7 +317,7 @@ static const char *differing_parameter(const PGresult *stored, const tix_sale *s
 int tix_sale_answer_existing(PGconn *conn, const tix_sale *sale, tix_purchase *out) {
   PGresult *stored = NULL;
   const char *values[] = {sale->purchase_id};
-  int status = tix_purchase_exec(conn, stored_request_sql, 1, values, &stored);
+  int status = tix_sql_exec(conn, stored_request_sql, 1, values, &stored);
   if (status != TIX_OK) {
     return status;
   }
@@ -391,7 +367,7 @@ static int sell_on_fresh_connection(tix *db, tix_strategy strategy, tix_sale *sa
   status = tix_strategy_sell(conn, strategy, sale, out);
   *lost = tix_purchase_connection_lost(conn, status);
   if (!*lost) {
-    tix_purchase_rollback(conn);
+    tix_sql_rollback(conn);
   }
   tix_db_release(db, conn, *lost);
   return status;

@@ -87,13 +87,6 @@ int tix_purchase_check_id(const char *purchase_id, char id_out[TIX_UUID_SIZE]);
 /* Empties out: no tickets, availability unknown. Frees nothing. */
 void tix_purchase_reset(tix_purchase *out);
 
-/* Runs one statement with text parameters. On failure records the
- * diagnostic and returns its status; result_out (may be NULL: cleared) gets
- * the result only on success. */
-int tix_purchase_exec(PGconn *conn, const char *sql, int count, const char *const *values,
-                      PGresult **result_out);
-/* Ends a transaction left open by a failure, keeping the diagnostic. */
-void tix_purchase_rollback(PGconn *conn);
 /* True when status, on conn, means the connection is gone. */
 bool tix_purchase_connection_lost(PGconn *conn, int status);
 

@@ -21,6 +21,7 @@
 #include "purchase.h"
 
 #include "error.h"
+#include "sql.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -132,7 +133,7 @@ static const char read_event_sql[] =
 static int read_event(PGconn *conn, const char *event_id, bool lock, tix_event_state *event) {
   PGresult *result = NULL;
   const char *values[] = {event_id};
-  int status = tix_purchase_exec(conn, lock ? lock_event_sql : read_event_sql, 1, values, &result);
+  int status = tix_sql_exec(conn, lock ? lock_event_sql : read_event_sql, 1, values, &result);
   if (status != TIX_OK) {
     return status;
   }
@@ -160,7 +161,7 @@ static const char context_sql[] =
 static int read_context(PGconn *conn, tix_sale *sale, tix_event_state *event) {
   PGresult *result = NULL;
   const char *values[] = {sale->purchase_id, sale->event_id, sale->customer};
-  int status = tix_purchase_exec(conn, context_sql, 3, values, &result);
+  int status = tix_sql_exec(conn, context_sql, 3, values, &result);
   if (status != TIX_OK) {
     return status;
   }
@@ -195,7 +196,7 @@ static int take_tickets(PGconn *conn, const tix_event_state *event, tix_sale *sa
   snprintf(version, sizeof version, "%d", event->version);
   const char *values[] = {sale->event_id, quantity, version};
   PGresult *result = NULL;
-  int status = tix_purchase_exec(conn, take_tickets_sql, 3, values, &result);
+  int status = tix_sql_exec(conn, take_tickets_sql, 3, values, &result);
   if (status != TIX_OK) {
     return status;
   }
@@ -216,14 +217,14 @@ static int record_purchase(PGconn *conn, const tix_sale *sale, tix_purchase *out
   const char *purchase_values[] = {sale->purchase_id, sale->event_id, sale->customer, quantity,
                                    hold_seconds};
   PGresult *result = NULL;
-  int status = tix_purchase_exec(conn, insert_purchase_sql, 5, purchase_values, &result);
+  int status = tix_sql_exec(conn, insert_purchase_sql, 5, purchase_values, &result);
   if (status != TIX_OK) {
     return status;
   }
   tix_purchase_read(result, 0, out);
   PQclear(result);
   const char *ticket_values[] = {sale->event_id, sale->purchase_id, quantity};
-  status = tix_purchase_exec(conn, insert_tickets_sql, 3, ticket_values, &result);
+  status = tix_sql_exec(conn, insert_tickets_sql, 3, ticket_values, &result);
   if (status != TIX_OK) {
     return status;
   }
@@ -245,7 +246,7 @@ static const char *begin_sql(tix_strategy strategy) {
  * lock, asks the caller to release them in a transaction of its own. */
 static int open_and_decide(PGconn *conn, tix_strategy strategy, tix_sale *sale,
                            tix_event_state *event, bool may_release, bool *release_first) {
-  int status = tix_purchase_exec(conn, begin_sql(strategy), 0, NULL, NULL);
+  int status = tix_sql_exec(conn, begin_sql(strategy), 0, NULL, NULL);
   if (status == TIX_OK) {
     status = read_event(conn, sale->event_id, strategy == TIX_STRATEGY_LOCKING, event);
   }
@@ -290,12 +291,12 @@ static int sell_in_transaction(PGconn *conn, tix_strategy strategy, tix_sale *sa
     return status;
   }
   if (sale->verdict == TIX_EUNIQUE) {
-    tix_purchase_rollback(conn);
+    tix_sql_rollback(conn);
     return tix_sale_answer_existing(conn, sale, out);
   }
   if (sale->verdict != TIX_OK) {
     /* COMMIT, not ROLLBACK: holds released on demand stay released. */
-    status = tix_purchase_exec(conn, "COMMIT", 0, NULL, NULL);
+    status = tix_sql_exec(conn, "COMMIT", 0, NULL, NULL);
     out->available_tickets = sale->available_after;
     return status != TIX_OK ? status : tix_sale_fail(sale, &event);
   }
@@ -304,12 +305,12 @@ static int sell_in_transaction(PGconn *conn, tix_strategy strategy, tix_sale *sa
     status = record_purchase(conn, sale, out);
   }
   if (status == TIX_OK) {
-    status = tix_purchase_exec(conn, "COMMIT", 0, NULL, NULL);
+    status = tix_sql_exec(conn, "COMMIT", 0, NULL, NULL);
   }
   if (is_purchase_id_taken(status)) {
     /* A concurrent request with this id committed while we waited on its
      * key: ours rolls back and answers from theirs. */
-    tix_purchase_rollback(conn);
+    tix_sql_rollback(conn);
     sale->id_taken = true;
     return tix_sale_answer_existing(conn, sale, out);
   }
@@ -376,7 +377,7 @@ static int sell_atomic(PGconn *conn, tix_sale *sale, tix_purchase *out, bool may
   const char *values[] = {sale->event_id, quantity, sale->purchase_id, sale->customer,
                           hold_seconds};
   PGresult *result = NULL;
-  int status = tix_purchase_exec(conn, atomic_sql, 5, values, &result);
+  int status = tix_sql_exec(conn, atomic_sql, 5, values, &result);
   if (is_purchase_id_taken(status)) {
     sale->id_taken = true;
     return tix_sale_answer_existing(conn, sale, out);
@@ -444,7 +445,7 @@ int tix_strategy_sell(PGconn *conn, tix_strategy strategy, tix_sale *sale, tix_p
     if (tix_purchase_connection_lost(conn, status)) {
       return status;
     }
-    tix_purchase_rollback(conn);
+    tix_sql_rollback(conn);
     if (status == TIX_OK && release_first) {
       released = true;
       status = tix_holds_release_event(conn, sale->event_id, NULL);

@@ -5,56 +5,16 @@
 # Needs TIX (the built tix) and TIX_TEST_ADMIN_URL (tests/harness/pg-cluster);
 # makes and drops a database of its own in that cluster.
 set -euo pipefail
-
-: "${TIX:?TIX must name the built tix}"
-: "${TIX_TEST_ADMIN_URL:?TIX_TEST_ADMIN_URL is not set: run the suite with scripts/test}"
-: "${TIX_SOURCE_ROOT:?TIX_SOURCE_ROOT must name the source tree}"
-
-work=$(mktemp -d)
+source "$(dirname "$0")/lib.sh"
 database="cli_events_$$"
-admin_psql() { psql "$TIX_TEST_ADMIN_URL" -X -q -v ON_ERROR_STOP=1 "$@"; }
-cleanup() {
-  admin_psql -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
-ok() { echo "ok - $*"; }
-fail() {
-  echo "FAIL - $*" >&2
-  echo "--- stdout" >&2
-  cat "$work/out" >&2 || true
-  echo "--- stderr" >&2
-  cat "$work/err" >&2 || true
-  exit 1
-}
-
-# expect EXIT_CODE tix ARGS…: runs tix, keeps its output in $work/out and
-# $work/err, and fails unless it exits with EXIT_CODE.
-expect() {
-  local wanted=$1 got=0
-  shift
-  "$TIX" "$@" >"$work/out" 2>"$work/err" || got=$?
-  [ "$got" -eq "$wanted" ] || fail "tix $* exited $got, not $wanted"
-}
-
-# field PATH: a value of the JSON in $work/out ("events.0.id"); null prints "null".
-field() {
-  python3 -c '
-import json, sys
-value = json.load(open(sys.argv[2]))
-for key in sys.argv[1].split("."):
-    value = value[int(key)] if key.isdigit() else value[key]
-print("null" if value is None else value)' "$1" "$work/out"
-}
 
 stdout_has() { grep -q -- "$1" "$work/out" || fail "stdout lacks \"$1\""; }
 stderr_has() { grep -q -- "$1" "$work/err" || fail "stderr lacks \"$1\""; }
 
 # Only DATABASE_URL says where the database is; no embedded cluster.
-while read -r name; do unset "$name"; done < <(compgen -e | grep -E '^(PG|DB_)' || true)
 admin_psql -c "CREATE DATABASE $database"
-export DATABASE_URL="$TIX_TEST_ADMIN_URL dbname=$database"
+export DATABASE_URL="$admin_url dbname=$database"
 export TIX_DATA="$work/embedded-must-not-start"
 export TIX_MIGRATIONS="$TIX_SOURCE_ROOT/db/migrations"
 cd "$work"

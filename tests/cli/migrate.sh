@@ -7,44 +7,9 @@
 # Needs TIX (the built tix), TIX_SOURCE_ROOT and TIX_TEST_ADMIN_URL
 # (tests/harness/pg-cluster); makes and drops a database of its own.
 set -euo pipefail
-
-: "${TIX:?TIX must name the built tix}"
-: "${TIX_TEST_ADMIN_URL:?TIX_TEST_ADMIN_URL is not set: run the suite with scripts/test}"
-: "${TIX_SOURCE_ROOT:?TIX_SOURCE_ROOT must name the source tree}"
-
-# Nothing of the caller's may point tix at another database or directory.
-unset DATABASE_URL DB_HOST DB_PORT DB_USERNAME DB_PASSWORD DB_NAME TIX_DATA
-unset TIX_MIGRATIONS TIX_SCHEMA_FILE TIX_MIGRATE_LOCK_TIMEOUT_MS TIX_CONNECT_TIMEOUT_MS
-admin_url=$TIX_TEST_ADMIN_URL
-while read -r name; do unset "$name"; done < <(compgen -e | grep '^PG' || true)
-
-work=$(mktemp -d /tmp/tix-cli-migrate.XXXXXX)
+source "$(dirname "$0")/lib.sh"
 database="cli_migrate_$$"
-admin_psql() { psql "$admin_url" -X -q -v ON_ERROR_STOP=1 "$@"; }
-cleanup() {
-  admin_psql -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
-ok() { echo "ok - $*"; }
-fail() {
-  echo "FAIL - $*" >&2
-  echo "--- stdout" >&2
-  cat "$work/out" >&2 || true
-  echo "--- stderr" >&2
-  cat "$work/err" >&2 || true
-  exit 1
-}
-
-# expect EXIT_CODE tix ARGS…: runs tix with its output in $work/out and
-# $work/err, and fails unless it exits with EXIT_CODE.
-expect() {
-  local wanted=$1 got=0
-  shift
-  "$TIX" "$@" >"$work/out" 2>"$work/err" || got=$?
-  [ "$got" -eq "$wanted" ] || fail "tix $* exited $got, not $wanted"
-}
 stdout_has() { grep -qF -- "$1" "$work/out" || fail "stdout lacks \"$1\""; }
 stderr_has() { grep -qF -- "$1" "$work/err" || fail "stderr lacks \"$1\""; }
 db_value() { psql "$DATABASE_URL" -X -At -c "$1"; }

@@ -1,0 +1,56 @@
+# lib.sh — what the CLI tests share, sourced at their top: the environment
+# they need, a hermetic environment (no DATABASE_URL, DB_* or PG* of the
+# caller's), a work directory and a database of their own, both removed on
+# exit, and the helpers expect/fail/ok/field.
+# Needs TIX (the built tix), TIX_SOURCE_ROOT and TIX_TEST_ADMIN_URL (set by
+# tests/harness/pg-cluster through scripts/test).
+
+: "${TIX:?TIX must name the built tix}"
+: "${TIX_TEST_ADMIN_URL:?TIX_TEST_ADMIN_URL is not set: run the suite with scripts/test}"
+: "${TIX_SOURCE_ROOT:?TIX_SOURCE_ROOT must name the source tree}"
+
+# Nothing of the caller's may point tix at another database or directory.
+while read -r name; do unset "$name"; done < <(compgen -e | grep -E '^(PG|DB_)' || true)
+unset DATABASE_URL TIX_DATA TIX_MIGRATIONS TIX_SCHEMA_FILE TIX_STRATEGY
+unset TIX_MIGRATE_LOCK_TIMEOUT_MS TIX_CONNECT_TIMEOUT_MS
+admin_url=$TIX_TEST_ADMIN_URL
+
+work=$(mktemp -d /tmp/tix-cli.XXXXXX)
+database="" # set by the test; dropped on exit
+admin_psql() { psql "$admin_url" -X -q -v ON_ERROR_STOP=1 "$@"; }
+cleanup() {
+  if [ -n "$database" ]; then
+    admin_psql -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+ok() { echo "ok - $*"; }
+fail() {
+  echo "FAIL - $*" >&2
+  echo "--- stdout" >&2
+  cat "$work/out" >&2 || true
+  echo "--- stderr" >&2
+  cat "$work/err" >&2 || true
+  exit 1
+}
+
+# expect EXIT_CODE tix ARGS…: runs tix, keeps its output in $work/out and
+# $work/err, and fails unless it exits with EXIT_CODE.
+expect() {
+  local wanted=$1 got=0
+  shift
+  "$TIX" "$@" >"$work/out" 2>"$work/err" || got=$?
+  [ "$got" -eq "$wanted" ] || fail "tix $* exited $got, not $wanted"
+}
+
+# field PATH: a value of the JSON in $work/out ("events.0.id"); null prints "null".
+field() {
+  python3 -c '
+import json, sys
+value = json.load(open(sys.argv[2]))
+for key in sys.argv[1].split("."):
+    value = value[int(key)] if key.isdigit() else value[key]
+print("null" if value is None else value)' "$1" "$work/out"
+}
