@@ -233,3 +233,13 @@ void tix_config_describe(const tix_config *config, char *buffer, size_t size) {
     snprintf(buffer, size, "%s (%s)", tix_config_source_name(config->source), where);
   }
 }
+
+int tix_env_milliseconds(const char *name, int fallback, int maximum) {
+  const char *text = getenv(name);
+  if (text == NULL || text[0] == '\0') {
+    return fallback;
+  }
+  char *end = NULL;
+  long value = strtol(text, &end, 10);
+  return *end == '\0' && value >= 0 && value <= maximum ? (int)value : fallback;
+}

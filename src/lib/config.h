@@ -14,4 +14,8 @@ void tix_conninfo_describe(const char *conninfo, char *buffer, size_t size);
  * (a backslash before ' and \\). False when it does not fit in size. */
 bool tix_conninfo_append(char *conninfo, size_t size, const char *keyword, const char *value);
 
+/* A duration in milliseconds from the environment variable name; fallback
+ * when it is unset, not a whole number, negative or above maximum. */
+int tix_env_milliseconds(const char *name, int fallback, int maximum);
+
 #endif /* TIX_CONFIG_H */

@@ -6,19 +6,23 @@
 #include "db.h"
 
 #include "cluster.h"
+#include "config.h"
 #include "error.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define CONNINFO_MAX_BYTES 4096
+#define CONNINFO_MAX_BYTES         4096
+#define CONNECT_TIMEOUT_DEFAULT_MS 10000
+#define CONNECT_TIMEOUT_MAX_MS     600000
 
 void tix_options_default(tix_options *options) {
   *options = (tix_options){
       .max_connections = 20,
       .acquire_timeout_ms = 60000,
       .idle_timeout_ms = 30000,
-      .connect_timeout_ms = 10000,
+      .connect_timeout_ms = tix_env_milliseconds(
+          "TIX_CONNECT_TIMEOUT_MS", CONNECT_TIMEOUT_DEFAULT_MS, CONNECT_TIMEOUT_MAX_MS),
       .application_name = "tix",
   };
 }

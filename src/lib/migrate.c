@@ -111,16 +111,6 @@ static void sleep_ms(int64_t milliseconds) {
   }
 }
 
-static int env_milliseconds(const char *name, int fallback, int maximum) {
-  const char *text = getenv(name);
-  if (text == NULL || text[0] == '\0') {
-    return fallback;
-  }
-  char *end = NULL;
-  long value = strtol(text, &end, 10);
-  return *end == '\0' && value >= 0 && value <= maximum ? (int)value : fallback;
-}
-
 static void forward_notice(void *stream, const char *message) {
   if (stream != NULL) {
     fputs(message, stream);
@@ -128,8 +118,8 @@ static void forward_notice(void *stream, const char *message) {
 }
 
 int migrate_connect(const char *conninfo, FILE *progress_stream, PGconn **out) {
-  int timeout_ms = env_milliseconds(MIGRATE_CONNECT_TIMEOUT_ENV, CONNECT_TIMEOUT_DEFAULT_MS,
-                                    CONNECT_TIMEOUT_MAX_MS);
+  int timeout_ms = tix_env_milliseconds(MIGRATE_CONNECT_TIMEOUT_ENV, CONNECT_TIMEOUT_DEFAULT_MS,
+                                        CONNECT_TIMEOUT_MAX_MS);
   int status = tix_connect(conninfo, MIGRATE_APPLICATION_NAME, timeout_ms, out);
   if (status == TIX_OK) {
     PQsetNoticeProcessor(*out, forward_notice, progress_stream);
@@ -795,8 +785,8 @@ static int write_schema_if_changed(struct session *session) {
 void tix_migrate_options_default(tix_migrate_options *options) {
   *options = (tix_migrate_options){
       .steps = 1,
-      .lock_timeout_ms =
-          env_milliseconds(MIGRATE_LOCK_TIMEOUT_ENV, LOCK_TIMEOUT_DEFAULT_MS, LOCK_TIMEOUT_MAX_MS),
+      .lock_timeout_ms = tix_env_milliseconds(MIGRATE_LOCK_TIMEOUT_ENV, LOCK_TIMEOUT_DEFAULT_MS,
+                                              LOCK_TIMEOUT_MAX_MS),
   };
 }
 
