@@ -268,24 +268,11 @@ static int check_timestamp(const char *text, const char *what) {
   return TIX_OK;
 }
 
-bool tix_event_id_is_valid(const char *text) {
-  if (text == NULL) {
-    return false;
-  }
-  for (int i = 0; i < TIX_UUID_SIZE - 1; i++) {
-    bool dash_expected = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash_expected ? text[i] != '-' : !isxdigit((unsigned char)text[i])) {
-      return false;
-    }
-  }
-  return text[TIX_UUID_SIZE - 1] == '\0';
-}
-
 static int check_event_id(const char *event_id) {
   if (event_id == NULL) {
     return tix_fail(TIX_EINVAL, "event id is required");
   }
-  if (!tix_event_id_is_valid(event_id)) {
+  if (!tix_uuid_is_valid(event_id)) {
     char quoted[QUOTED_VALUE_SIZE];
     tix_fail(TIX_EINVAL, "invalid event id \"%s\"", quote_value(event_id, quoted));
     tix_fail_hint("An event id is a UUID such as 0b7c5a2e-4f1d-4c3b-9a8e-2d6f1e0c9b7a.");
@@ -419,7 +406,7 @@ static int decode_cursor(const char *cursor, char date[TIX_TIMESTAMP_SIZE],
                (size_t)(separator - text) < TIX_TIMESTAMP_SIZE;
   if (valid) {
     *separator = '\0';
-    valid = timestamp_valid(text) && tix_event_id_is_valid(separator + 1);
+    valid = timestamp_valid(text) && tix_uuid_is_valid(separator + 1);
   }
   if (!valid) {
     char quoted[QUOTED_VALUE_SIZE];

@@ -100,7 +100,7 @@ static int check_uuid(const char *text, const char *what) {
   if (text == NULL) {
     return tix_fail(TIX_EINVAL, "the %s is required", what);
   }
-  if (!tix_event_id_is_valid(text)) {
+  if (!tix_uuid_is_valid(text)) {
     tix_fail(TIX_EINVAL, "the %s \"%.40s\" is not a UUID", what, text);
     tix_fail_hint("A UUID looks like 123e4567-e89b-42d3-a456-426614174000.");
     return TIX_EINVAL;

@@ -61,15 +61,10 @@ int tix_strategy_sell(PGconn *conn, tix_strategy strategy, tix_sale *sale, tix_p
  * purchase as a replay when the parameters match, else TIX_ECONFLICT. */
 int tix_sale_answer_existing(PGconn *conn, const tix_sale *sale, tix_purchase *out);
 
-/* Timestamps leave SQL as RFC 3339 text in UTC with microseconds, as the
- * events' do. */
-#define TIX_PURCHASE_TIMESTAMP(column)                                                             \
-  "to_char(" column " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-
 /* The columns tix_purchase_read expects, of a purchases row aliased p. */
 #define TIX_PURCHASE_COLUMNS                                                                       \
   "p.id::text, p.event_id::text, p.customer, p.quantity, p.status, "                               \
-  "coalesce(" TIX_PURCHASE_TIMESTAMP("p.expires_at") ", ''), " TIX_PURCHASE_TIMESTAMP(             \
+  "coalesce(" TIX_SQL_TIMESTAMP("p.expires_at") ", ''), " TIX_SQL_TIMESTAMP(                       \
       "p.created_at") ", p.hold_seconds"
 #define TIX_PURCHASE_COLUMN_COUNT 8
 

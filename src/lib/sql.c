@@ -6,8 +6,10 @@
 #include "sql.h"
 
 #include <assert.h>
+#include <ctype.h>
 
 #include "error.h"
+#include "tix.h"
 
 int tix_sql_exec(PGconn *conn, const char *sql, int count, const char *const *values,
                  PGresult **result_out) {
@@ -32,4 +34,17 @@ void tix_sql_rollback(PGconn *conn) {
   if (state == PQTRANS_INTRANS || state == PQTRANS_INERROR) {
     PQclear(PQexec(conn, "ROLLBACK"));
   }
+}
+
+bool tix_uuid_is_valid(const char *text) {
+  if (text == NULL) {
+    return false;
+  }
+  for (int i = 0; i < TIX_UUID_SIZE - 1; i++) {
+    bool dash_expected = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash_expected ? text[i] != '-' : !isxdigit((unsigned char)text[i])) {
+      return false;
+    }
+  }
+  return text[TIX_UUID_SIZE - 1] == '\0';
 }

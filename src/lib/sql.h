@@ -6,6 +6,16 @@
 #define TIX_SQL_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
+
+/* A timestamptz column as RFC 3339 text in UTC with microseconds, the form
+ * every tix object shows. */
+#define TIX_SQL_TIMESTAMP(column)                                                                  \
+  "to_char(" column " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+/* True for a uuid in its canonical 8-4-4-4-12 hexadecimal form: checked
+ * before a statement, so a malformed id is the caller's error, not 22P02. */
+bool tix_uuid_is_valid(const char *text);
 
 /* Runs sql with $n parameters (text format). On success *result_out (when
  * given) owns the result; on failure the result is cleared, the thread's

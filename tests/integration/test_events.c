@@ -103,7 +103,7 @@ static tix_event_patch no_change(void) {
 
 static void create_and_get_round_trip(void **state) {
   tix_event created = create_event("Rock Night à Zürich", "2026-05-01T20:00:00+02:00", 100, 4);
-  assert_true(tix_event_id_is_valid(created.id));
+  assert_true(tix_uuid_is_valid(created.id));
   assert_string_equal(created.name, "Rock Night à Zürich");
   assert_string_equal(created.date, "2026-05-01T18:00:00.000000Z");
   assert_int_equal(created.total_tickets, 100);
