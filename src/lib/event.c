@@ -10,6 +10,7 @@
 #include "db.h"
 #include "error.h"
 #include "sql.h"
+#include "text.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -122,60 +123,12 @@ static const char *quote_value(const char *value, char buffer[QUOTED_VALUE_SIZE]
   return buffer;
 }
 
-/* How many bytes a UTF-8 sequence starting with lead has, and the range its
- * second byte must fall in (which rules out overlong forms, surrogates and
- * code points past U+10FFFF); 0 for a byte that cannot start one. */
-static size_t utf8_sequence(unsigned char lead, unsigned char *low, unsigned char *high) {
-  *low = 0x80;
-  *high = 0xBF;
-  if (lead < 0x80) {
-    return 1;
-  }
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    return 2;
-  }
-  if (lead >= 0xE0 && lead <= 0xEF) {
-    *low = lead == 0xE0 ? 0xA0 : 0x80;
-    *high = lead == 0xED ? 0x9F : 0xBF;
-    return 3;
-  }
-  if (lead >= 0xF0 && lead <= 0xF4) {
-    *low = lead == 0xF0 ? 0x90 : 0x80;
-    *high = lead == 0xF4 ? 0x8F : 0xBF;
-    return 4;
-  }
-  return 0;
-}
-
-/* The number of characters of text[0…size), or -1 when it is not UTF-8. */
-static long utf8_length(const char *text, size_t size) {
-  const unsigned char *bytes = (const unsigned char *)text;
-  long characters = 0;
-  size_t at = 0;
-  while (at < size) {
-    unsigned char low, high;
-    size_t length = utf8_sequence(bytes[at], &low, &high);
-    if (length == 0 || length > size - at) {
-      return -1;
-    }
-    for (size_t k = 1; k < length; k++) {
-      unsigned char minimum = k == 1 ? low : 0x80, maximum = k == 1 ? high : 0xBF;
-      if (bytes[at + k] < minimum || bytes[at + k] > maximum) {
-        return -1;
-      }
-    }
-    at += length;
-    characters++;
-  }
-  return characters;
-}
-
 static int check_name(const char *name) {
   if (name == NULL) {
     return tix_fail(TIX_EINVAL, "event name is required");
   }
   size_t size = strnlen(name, NAME_MAX_BYTES + 1);
-  long characters = size > NAME_MAX_BYTES ? TIX_NAME_MAX_CHARS + 1 : utf8_length(name, size);
+  long characters = size > NAME_MAX_BYTES ? TIX_NAME_MAX_CHARS + 1 : tix_utf8_length(name, size);
   if (characters < 0) {
     return tix_fail(TIX_EINVAL, "event name is not valid UTF-8");
   }
@@ -439,7 +392,7 @@ int tix_event_filter_check(const tix_event_filter *filter) {
   const char *query = given(filter->query);
   if (status == TIX_OK && query != NULL) {
     size_t size = strnlen(query, QUERY_MAX_BYTES + 1);
-    if (size > QUERY_MAX_BYTES || utf8_length(query, size) < 0) {
+    if (size > QUERY_MAX_BYTES || tix_utf8_length(query, size) < 0) {
       status = tix_fail(TIX_EINVAL, "the search query must be UTF-8 of at most %d bytes",
                         QUERY_MAX_BYTES);
     }
@@ -456,10 +409,6 @@ int tix_event_filter_check(const tix_event_filter *filter) {
 
 /* ----------------------------------------------------------- database */
 
-static void copy_text(char *destination, size_t size, const char *source) {
-  snprintf(destination, size, "%s", source);
-}
-
 static int field_int(const PGresult *result, int row, int column) {
   return (int)strtol(PQgetvalue(result, row, column), NULL, 10);
 }
@@ -467,16 +416,16 @@ static int field_int(const PGresult *result, int row, int column) {
 void tix_event_read(const PGresult *result, int row, tix_event *out) {
   assert(PQnfields(result) >= TIX_EVENT_COLUMN_COUNT);
   memset(out, 0, sizeof *out);
-  copy_text(out->id, sizeof out->id, PQgetvalue(result, row, 0));
-  copy_text(out->name, sizeof out->name, PQgetvalue(result, row, 1));
-  copy_text(out->date, sizeof out->date, PQgetvalue(result, row, 2));
+  tix_text_copy(out->id, sizeof out->id, PQgetvalue(result, row, 0));
+  tix_text_copy(out->name, sizeof out->name, PQgetvalue(result, row, 1));
+  tix_text_copy(out->date, sizeof out->date, PQgetvalue(result, row, 2));
   out->total_tickets = field_int(result, row, 3);
   out->available_tickets = field_int(result, row, 4);
   out->max_per_customer = field_int(result, row, 5);
   out->version = field_int(result, row, 6);
-  copy_text(out->created_at, sizeof out->created_at, PQgetvalue(result, row, 7));
-  copy_text(out->updated_at, sizeof out->updated_at, PQgetvalue(result, row, 8));
-  copy_text(out->cancelled_at, sizeof out->cancelled_at, PQgetvalue(result, row, 9));
+  tix_text_copy(out->created_at, sizeof out->created_at, PQgetvalue(result, row, 7));
+  tix_text_copy(out->updated_at, sizeof out->updated_at, PQgetvalue(result, row, 8));
+  tix_text_copy(out->cancelled_at, sizeof out->cancelled_at, PQgetvalue(result, row, 9));
 }
 
 /* A statement returning at most one event; *found says whether it did. */

@@ -6,6 +6,7 @@
  */
 #include "pool.h"
 
+#include "clock.h"
 #include "config.h"
 #include "error.h"
 
@@ -35,19 +36,6 @@ struct tix_pool {
   int idle_count;
   int open_count; /* idle plus checked out plus being opened */
 };
-
-int64_t tix_now_ms(void) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t milliseconds) {
-  struct timespec pause = {.tv_sec = milliseconds / 1000,
-                           .tv_nsec = (milliseconds % 1000) * 1000000};
-  while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {
-  }
-}
 
 static void ignore_notice(void *context, const char *message) {
   (void)context;
@@ -106,7 +94,7 @@ int tix_connect(const char *conninfo, const char *application_name, int timeout_
       return status;
     }
     PQfinish(conn);
-    sleep_ms(pause_ms);
+    tix_sleep_ms(pause_ms);
     pause_ms = pause_ms * 2 > CONNECT_RETRY_MAX_MS ? CONNECT_RETRY_MAX_MS : pause_ms * 2;
   }
 }
@@ -172,18 +160,6 @@ static void close_expired_idle(tix_pool *pool) {
   }
 }
 
-static struct timespec deadline_after(int64_t milliseconds) {
-  struct timespec deadline;
-  clock_gettime(CLOCK_MONOTONIC, &deadline);
-  deadline.tv_sec += milliseconds / 1000;
-  deadline.tv_nsec += (milliseconds % 1000) * 1000000;
-  if (deadline.tv_nsec >= 1000000000) {
-    deadline.tv_sec++;
-    deadline.tv_nsec -= 1000000000;
-  }
-  return deadline;
-}
-
 /* Under the mutex: takes an idle connection, reserves a slot to open one
  * (*conn stays NULL), or waits. Returns TIX_ETIMEOUT at the deadline. */
 static int reserve_locked(tix_pool *pool, const struct timespec *deadline, PGconn **conn) {
@@ -215,7 +191,7 @@ static void forget_connection(tix_pool *pool, PGconn *conn) {
 
 int tix_pool_acquire(tix_pool *pool, PGconn **out) {
   *out = NULL;
-  struct timespec deadline = deadline_after(pool->options.acquire_timeout_ms);
+  struct timespec deadline = tix_deadline_after_ms(pool->options.acquire_timeout_ms);
   for (;;) {
     PGconn *conn = NULL;
     pthread_mutex_lock(&pool->mutex);

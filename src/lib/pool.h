@@ -5,6 +5,7 @@
 #ifndef TIX_POOL_H
 #define TIX_POOL_H
 
+#include "clock.h"
 #include "tix.h"
 
 #include <libpq-fe.h>
@@ -23,8 +24,5 @@ int tix_pool_open_count(tix_pool *pool);
 /* Opens one connection with tix's settings, waiting until the server answers
  * or timeout_ms passes. Unreachable: TIX_EUNAVAILABLE with where it looked. */
 int tix_connect(const char *conninfo, const char *application_name, int timeout_ms, PGconn **out);
-
-/* Milliseconds on a monotonic clock. */
-int64_t tix_now_ms(void);
 
 #endif /* TIX_POOL_H */

@@ -10,6 +10,7 @@
 #include "db.h"
 #include "error.h"
 #include "sql.h"
+#include "text.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -65,37 +66,6 @@ tix_strategy tix_strategy_from_env(void) {
 
 /* ------------------------------------------------------------ validation */
 
-/* Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF,
- * so a bad customer is refused with a clear message before the database
- * would refuse it with an encoding error. */
-static bool is_valid_utf8(const unsigned char *text) {
-  while (*text != '\0') {
-    unsigned char lead = *text;
-    int continuation = lead < 0x80             ? 0
-                       : (lead & 0xE0) == 0xC0 ? 1
-                       : (lead & 0xF0) == 0xE0 ? 2
-                       : (lead & 0xF8) == 0xF0 ? 3
-                                               : -1;
-    if (continuation < 0 || lead == 0xC0 || lead == 0xC1 || lead > 0xF4) {
-      return false;
-    }
-    uint32_t code_point = continuation == 0 ? lead : lead & (0x3F >> continuation);
-    for (int i = 1; i <= continuation; i++) {
-      if ((text[i] & 0xC0) != 0x80) {
-        return false;
-      }
-      code_point = (code_point << 6) | (text[i] & 0x3F);
-    }
-    static const uint32_t smallest[] = {0, 0x80, 0x800, 0x10000};
-    if (code_point < smallest[continuation] || code_point > 0x10FFFF ||
-        (code_point >= 0xD800 && code_point <= 0xDFFF)) {
-      return false;
-    }
-    text += continuation + 1;
-  }
-  return true;
-}
-
 static int check_uuid(const char *text, const char *what) {
   if (text == NULL) {
     return tix_fail(TIX_EINVAL, "the %s is required", what);
@@ -121,7 +91,7 @@ static int check_customer(const char *customer) {
     return tix_fail(TIX_EINVAL, "the customer must be at most %d bytes long",
                     TIX_CUSTOMER_MAX_BYTES);
   }
-  if (!is_valid_utf8((const unsigned char *)customer)) {
+  if (tix_utf8_length(customer, strlen(customer)) < 0) {
     return tix_fail(TIX_EINVAL, "the customer is not valid UTF-8 text");
   }
   return TIX_OK;
@@ -224,19 +194,15 @@ void tix_purchase_free(tix_purchase *purchase) {
   purchase->ticket_count = 0;
 }
 
-static void copy_text(char *destination, size_t size, const char *source) {
-  snprintf(destination, size, "%s", source);
-}
-
 void tix_purchase_read(const PGresult *result, int row, tix_purchase *out) {
   assert(PQnfields(result) >= TIX_PURCHASE_COLUMN_COUNT);
-  copy_text(out->purchase_id, sizeof out->purchase_id, PQgetvalue(result, row, 0));
-  copy_text(out->event_id, sizeof out->event_id, PQgetvalue(result, row, 1));
-  copy_text(out->customer, sizeof out->customer, PQgetvalue(result, row, 2));
+  tix_text_copy(out->purchase_id, sizeof out->purchase_id, PQgetvalue(result, row, 0));
+  tix_text_copy(out->event_id, sizeof out->event_id, PQgetvalue(result, row, 1));
+  tix_text_copy(out->customer, sizeof out->customer, PQgetvalue(result, row, 2));
   out->quantity = atoi(PQgetvalue(result, row, 3));
-  copy_text(out->status, sizeof out->status, PQgetvalue(result, row, 4));
-  copy_text(out->expires_at, sizeof out->expires_at, PQgetvalue(result, row, 5));
-  copy_text(out->created_at, sizeof out->created_at, PQgetvalue(result, row, 6));
+  tix_text_copy(out->status, sizeof out->status, PQgetvalue(result, row, 4));
+  tix_text_copy(out->expires_at, sizeof out->expires_at, PQgetvalue(result, row, 5));
+  tix_text_copy(out->created_at, sizeof out->created_at, PQgetvalue(result, row, 6));
 }
 
 static int compare_tickets(const void *left, const void *right) {
@@ -255,7 +221,8 @@ int tix_purchase_read_tickets(const PGresult *result, int column, tix_purchase *
   }
   for (int row = 0; row < rows; row++) {
     if (!PQgetisnull(result, row, column)) {
-      copy_text(out->tickets[out->ticket_count++], TIX_UUID_SIZE, PQgetvalue(result, row, column));
+      tix_text_copy(out->tickets[out->ticket_count++], TIX_UUID_SIZE,
+                    PQgetvalue(result, row, column));
     }
   }
   qsort(out->tickets, out->ticket_count, sizeof *out->tickets, compare_tickets);
