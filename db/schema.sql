@@ -63,48 +63,46 @@ $$;
 
 
 --
--- Name: tix_enforce_customer_limit(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: tix_enforce_customer_limits(); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.tix_enforce_customer_limit() RETURNS trigger
+CREATE FUNCTION public.tix_enforce_customer_limits() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 DECLARE
-    customer_limit int;
-    already_bought bigint;
+    offender record;
 BEGIN
-    IF NEW.customer IS NULL OR NEW.status NOT IN ('held', 'confirmed') THEN
-        RETURN NEW;
-    END IF;
+    SELECT n.event_id, n.customer, e.max_per_customer AS customer_limit,
+           owned.tickets, n.asked
+      INTO offender
+      FROM (SELECT event_id, customer, sum(quantity) AS asked
+              FROM inserted
+             WHERE customer IS NOT NULL AND status IN ('held', 'confirmed')
+             GROUP BY event_id, customer) n
+      JOIN events e ON e.id = n.event_id AND e.max_per_customer IS NOT NULL
+      CROSS JOIN LATERAL (
+            SELECT coalesce(sum(p.quantity), 0) AS tickets
+              FROM purchases p
+             WHERE p.event_id = n.event_id
+               AND p.customer = n.customer
+               AND (p.status = 'confirmed'
+                    OR (p.status = 'held' AND p.expires_at > now()))) owned
+     WHERE owned.tickets > e.max_per_customer
+     LIMIT 1;
 
-    SELECT e.max_per_customer INTO customer_limit
-      FROM events e
-     WHERE e.id = NEW.event_id;
-    IF customer_limit IS NULL THEN
-        -- No limit, or no such event (the foreign key reports that).
-        RETURN NEW;
-    END IF;
-
-    SELECT coalesce(sum(p.quantity), 0) INTO already_bought
-      FROM purchases p
-     WHERE p.event_id = NEW.event_id
-       AND p.customer = NEW.customer
-       AND p.status IN ('held', 'confirmed')
-       AND p.id <> NEW.id;
-
-    IF already_bought + NEW.quantity > customer_limit THEN
+    IF FOUND THEN
         RAISE EXCEPTION USING
             ERRCODE = 'check_violation',
             CONSTRAINT = 'purchases_customer_limit',
             SCHEMA = TG_TABLE_SCHEMA,
             TABLE = TG_TABLE_NAME,
             MESSAGE = format('purchase would exceed the limit of %s tickets per customer',
-                             customer_limit),
+                             offender.customer_limit),
             DETAIL = format('Customer %s already has %s tickets of event %s and asks for %s more.',
-                            NEW.customer, already_bought, NEW.event_id, NEW.quantity);
+                            offender.customer, offender.tickets - offender.asked,
+                            offender.event_id, offender.asked);
     END IF;
-
-    RETURN NEW;
+    RETURN NULL;
 END;
 $$;
 
@@ -304,7 +302,7 @@ CREATE INDEX events_search_idx ON public.events USING gin (search);
 -- Name: purchases_event_customer_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX purchases_event_customer_idx ON public.purchases USING btree (event_id, customer) WHERE ((customer IS NOT NULL) AND (status = ANY (ARRAY['held'::text, 'confirmed'::text])));
+CREATE INDEX purchases_event_customer_idx ON public.purchases USING btree (event_id, customer);
 
 
 --
@@ -312,13 +310,6 @@ CREATE INDEX purchases_event_customer_idx ON public.purchases USING btree (event
 --
 
 CREATE INDEX purchases_event_held_expires_idx ON public.purchases USING btree (event_id, expires_at) WHERE (status = 'held'::text);
-
-
---
--- Name: purchases_event_id_idx; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX purchases_event_id_idx ON public.purchases USING btree (event_id);
 
 
 --
@@ -350,10 +341,17 @@ CREATE INDEX tickets_purchased_at_idx ON public.tickets USING btree (purchased_a
 
 
 --
--- Name: events events_audit; Type: TRIGGER; Schema: public; Owner: -
+-- Name: events events_audit_insert_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER events_audit AFTER INSERT OR DELETE OR UPDATE ON public.events FOR EACH ROW EXECUTE FUNCTION public.tix_audit();
+CREATE TRIGGER events_audit_insert_delete AFTER INSERT OR DELETE ON public.events FOR EACH ROW EXECUTE FUNCTION public.tix_audit();
+
+
+--
+-- Name: events events_audit_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER events_audit_update AFTER UPDATE ON public.events FOR EACH ROW WHEN ((((old.name)::text IS DISTINCT FROM (new.name)::text) OR (old.date IS DISTINCT FROM new.date) OR (old.total_tickets IS DISTINCT FROM new.total_tickets) OR (old.max_per_customer IS DISTINCT FROM new.max_per_customer) OR (old.cancelled_at IS DISTINCT FROM new.cancelled_at) OR (old.deleted_at IS DISTINCT FROM new.deleted_at))) EXECUTE FUNCTION public.tix_audit();
 
 
 --
@@ -364,17 +362,24 @@ CREATE TRIGGER events_set_updated_at BEFORE UPDATE ON public.events FOR EACH ROW
 
 
 --
--- Name: purchases purchases_audit; Type: TRIGGER; Schema: public; Owner: -
+-- Name: purchases purchases_audit_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER purchases_audit AFTER INSERT OR DELETE OR UPDATE ON public.purchases FOR EACH ROW EXECUTE FUNCTION public.tix_audit();
+CREATE TRIGGER purchases_audit_delete AFTER DELETE ON public.purchases FOR EACH ROW EXECUTE FUNCTION public.tix_audit();
 
 
 --
--- Name: purchases purchases_enforce_customer_limit; Type: TRIGGER; Schema: public; Owner: -
+-- Name: purchases purchases_audit_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER purchases_enforce_customer_limit BEFORE INSERT ON public.purchases FOR EACH ROW WHEN (((new.customer IS NOT NULL) AND (new.status = ANY (ARRAY['held'::text, 'confirmed'::text])))) EXECUTE FUNCTION public.tix_enforce_customer_limit();
+CREATE TRIGGER purchases_audit_update AFTER UPDATE ON public.purchases FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION public.tix_audit();
+
+
+--
+-- Name: purchases purchases_enforce_customer_limits; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER purchases_enforce_customer_limits AFTER INSERT ON public.purchases REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION public.tix_enforce_customer_limits();
 
 
 --
@@ -422,3 +427,4 @@ INSERT INTO public.schema_migrations (version, name, checksum, execution_ms) VAL
 INSERT INTO public.schema_migrations (version, name, checksum, execution_ms) VALUES (3, 'create_tickets', '5e146b00261e8657fabc72b57ff7f18aa97d6aa3738cfcc63e4ccff48d66b92b', 0);
 INSERT INTO public.schema_migrations (version, name, checksum, execution_ms) VALUES (4, 'create_audit_log', '05db6650ebd21697c5f24c926dd05b1a2059d5782c5a0b92b591502dc226fb96', 0);
 INSERT INTO public.schema_migrations (version, name, checksum, execution_ms) VALUES (5, 'purchase_holds', '2ee126d46efa9eb889505fed860456a7678b2f1ffdafec36bcea5c891f39c4c9', 0);
+INSERT INTO public.schema_migrations (version, name, checksum, execution_ms) VALUES (6, 'lean_sales', 'ce5310317aff3a3235ab6fe97cad644ec3dd8016c7b2368800889b654c1156aa', 0);

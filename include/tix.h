@@ -39,6 +39,8 @@ extern "C" {
   X(TIX_EEXPIRED, "hold_expired", "The hold has expired.")                                         \
   X(TIX_EVERSION, "version_mismatch", "The object was changed by someone else.")                   \
   X(TIX_EBUSY, "contention", "Too many concurrent changes; try again.")                            \
+  X(TIX_EQUEUEFULL, "queue_full", "Too many purchases are waiting; try again shortly.")            \
+  X(TIX_EUNKNOWN, "outcome_unknown", "The purchase may or may not have been made.")                \
   X(TIX_ESTATE, "invalid_state", "The object is not in a state that allows this.")                 \
   X(TIX_EUNIQUE, "unique_violation", "A unique constraint was violated.")                          \
   X(TIX_EFOREIGNKEY, "foreign_key_violation", "A referenced row does not exist.")                  \
@@ -149,6 +151,8 @@ typedef struct tix_options {
   int idle_timeout_ms;          /* default 30000: idle connections are closed after */
   int connect_timeout_ms;       /* default 10000: how long to wait for the database */
   const char *application_name; /* default "tix" */
+  int committers;               /* default 4: group-commit threads, one connection each at most */
+  int queue_max;                /* default 100000: purchases waiting for group commit, all events */
 } tix_options;
 
 void tix_options_default(tix_options *options);
@@ -283,6 +287,7 @@ typedef enum tix_strategy {
   TIX_STRATEGY_OPTIMISTIC,   /* version-checked UPDATE, bounded jittered retries */
   TIX_STRATEGY_ATOMIC,       /* one conditional statement, one round trip */
   TIX_STRATEGY_SERIALIZABLE, /* SERIALIZABLE, retried on 40001/40P01 */
+  TIX_STRATEGY_GROUP,        /* group commit: many purchases of an event, one transaction */
   TIX_STRATEGY_COUNT_
 } tix_strategy;
 
@@ -318,11 +323,41 @@ typedef struct tix_purchase {
  * TIX_EINSUFFICIENT, out->available_tickets says how many are left.
  * Every purchase call overwrites out without freeing it (it may be
  * uninitialized): tix_purchase_free a filled one before reusing it. On
- * failure out owns no memory. A connection lost mid-purchase is retried once
- * with the same purchase id; then TIX_EUNAVAILABLE. */
+ * failure out owns no memory, but out->purchase_id names the purchase
+ * whenever an attempt started. A connection lost mid-purchase is retried
+ * once with the same purchase id; when the outcome still cannot be known,
+ * TIX_EUNKNOWN: look the purchase up, or retry with the same id.
+ * TIX_STRATEGY_GROUP waits for tix_purchase_submit's answer. */
 int tix_purchase_buy(tix *db, tix_strategy strategy, const tix_purchase_request *request,
                      tix_purchase *out);
 int tix_purchase_get(tix *db, const char *purchase_id, tix_purchase *out);
+
+/* Called once for every purchase tix_purchase_submit accepted, on one of
+ * the handle's committer threads, after the transaction that decided it
+ * committed (or failed). status is what tix_purchase_buy would return;
+ * purchase is the answer (on failure its purchase_id, event_id and quantity
+ * still say which purchase it was, and available_tickets what is left when
+ * known), diag says why it failed. Both are valid only during the call: copy
+ * what you keep. Return quickly, and never call tix_close from it: the next
+ * batch of that event waits for it. */
+typedef void (*tix_purchase_done)(void *context, int status, const tix_purchase *purchase,
+                                  const tix_diag *diag);
+
+/* Queues a purchase for group commit (DESIGN §7) and returns at once:
+ * purchases of one event queued while its previous batch commits are
+ * decided together in the next one. TIX_OK: done will be called exactly
+ * once. Anything else (a bad request, TIX_EQUEUEFULL when options.queue_max
+ * purchases are waiting) is the answer, and done is not called. */
+int tix_purchase_submit(tix *db, const tix_purchase_request *request, tix_purchase_done done,
+                        void *context);
+
+/* Group commit's figures since tix_open, for monitoring. */
+typedef struct tix_group_stats {
+  uint64_t purchases; /* answered through group commit */
+  uint64_t batches;   /* transactions that decided them */
+  int queued;         /* waiting now */
+} tix_group_stats;
+void tix_group_stats_get(tix *db, tix_group_stats *out);
 /* A live hold becomes a sale; confirmed already: returned (replayed set);
  * lapsed: TIX_EEXPIRED, its tickets back on sale; refunded: TIX_ESTATE. */
 int tix_purchase_confirm(tix *db, const char *purchase_id, tix_purchase *out);

@@ -16,6 +16,7 @@ enum cli_exit {
   CLI_EXIT_REFUSED = 1,
   CLI_EXIT_USAGE = 2,
   CLI_EXIT_UNAVAILABLE = 3,
+  CLI_EXIT_TRY_AGAIN = 4, /* contention, a full queue: the same command may work */
 };
 
 /* A verb: argv[0] is the verb's own name. Returns an exit code. */

@@ -16,7 +16,11 @@ int cli_exit_code(int status) {
   case TIX_EINVAL:
   case TIX_EMIGRATIONFILE:
     return CLI_EXIT_USAGE;
+  case TIX_EBUSY:
+  case TIX_EQUEUEFULL:
+    return CLI_EXIT_TRY_AGAIN;
   case TIX_EUNAVAILABLE:
+  case TIX_EUNKNOWN:
   case TIX_ETIMEOUT:
   case TIX_ECLUSTER:
   case TIX_ESCHEMA:

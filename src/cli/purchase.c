@@ -24,7 +24,7 @@ static const char buy_help[] =
     "                      returns the first answer and buys nothing more\n"
     "  --customer C        who buys (the event's per-customer limit applies)\n"
     "  --hold SECONDS      hold the tickets this long (1 to 86400) instead of buying\n"
-    "  --strategy NAME     locking, optimistic, atomic or serializable\n"
+    "  --strategy NAME     locking, optimistic, atomic, serializable or group\n"
     "                      (default: $TIX_STRATEGY, else locking)\n"
     "  --json              print the purchase as JSON\n"
     "  -h, --help          show this help\n"
@@ -63,14 +63,19 @@ json_t *cli_purchase_json(const tix_purchase *purchase) {
 }
 
 /* Reports a failure on stderr and, with --json, as the error object on
- * stdout too (with how many are left when too few were). */
+ * stdout too: with how many are left when too few were, and with the
+ * purchase id whenever an attempt started (so an unknown outcome can be
+ * looked up or retried with the same id). */
 static int report_failure(int status, bool json, const tix_purchase *purchase) {
   int exit_code = cli_report(status);
   if (json) {
     json_t *error = cli_error_json(status);
+    json_t *fields = json_object_get(error, "error");
     if (status == TIX_EINSUFFICIENT && purchase != NULL && purchase->available_tickets >= 0) {
-      json_object_set_new(json_object_get(error, "error"), "available",
-                          json_integer(purchase->available_tickets));
+      json_object_set_new(fields, "available", json_integer(purchase->available_tickets));
+    }
+    if (purchase != NULL && purchase->purchase_id[0] != '\0') {
+      json_object_set_new(fields, "purchase_id", json_string(purchase->purchase_id));
     }
     cli_print_json(error);
   }

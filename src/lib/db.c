@@ -8,6 +8,8 @@
 #include "cluster.h"
 #include "config.h"
 #include "error.h"
+#include "group.h"
+#include "statements.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,8 @@ void tix_options_default(tix_options *options) {
       .connect_timeout_ms = tix_env_milliseconds(
           "TIX_CONNECT_TIMEOUT_MS", CONNECT_TIMEOUT_DEFAULT_MS, CONNECT_TIMEOUT_MAX_MS),
       .application_name = "tix",
+      .committers = 4,
+      .queue_max = 100000,
   };
 }
 
@@ -42,9 +46,13 @@ int tix_open(const char *conninfo, const tix_options *options, tix **out) {
     return tix_fail(TIX_ENOMEM, "out of memory");
   }
   db->options = *options;
-  int status = tix_pool_create(conninfo, options, &db->pool);
+  int status = tix_pool_create(conninfo, options, tix_statements_prepare, NULL, &db->pool);
   if (status != TIX_OK) {
     goto free_handle;
+  }
+  status = tix_group_create(db, options, &db->group);
+  if (status != TIX_OK) {
+    goto destroy_pool;
   }
   /* Fail now, not at the first purchase, when the database is unreachable. */
   PGconn *conn = NULL;
@@ -57,6 +65,7 @@ int tix_open(const char *conninfo, const tix_options *options, tix **out) {
   return TIX_OK;
 
 destroy_pool:
+  tix_group_destroy(db->group);
   tix_pool_destroy(db->pool);
 free_handle:
   free(db);
@@ -67,16 +76,9 @@ void tix_close(tix *db) {
   if (db == NULL) {
     return;
   }
+  tix_group_destroy(db->group); /* answers what is queued, on the pool */
   tix_pool_destroy(db->pool);
   free(db);
-}
-
-int tix_db_acquire(tix *db, PGconn **out) {
-  return tix_pool_acquire(db->pool, out);
-}
-
-void tix_db_release(tix *db, PGconn *conn, bool broken) {
-  tix_pool_release(db->pool, conn, broken);
 }
 
 int tix_config_prepare(tix_config *config, bool apply_migrations) {

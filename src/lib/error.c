@@ -55,6 +55,10 @@ void tix_diag_clear(void) {
   memset(&thread_diag, 0, sizeof thread_diag);
 }
 
+void tix_diag_set(const tix_diag *diag) {
+  thread_diag = *diag;
+}
+
 int tix_fail(int status, const char *format, ...) {
   tix_diag_clear();
   thread_diag.status = status;

@@ -16,6 +16,10 @@ int tix_fail(int status, const char *format, ...) __attribute__((format(printf, 
 void tix_fail_detail(const char *format, ...) __attribute__((format(printf, 1, 2)));
 void tix_fail_hint(const char *format, ...) __attribute__((format(printf, 1, 2)));
 
+/* Makes diag the thread's diagnostic: an answer that another thread
+ * decided (group commit) reads as if this thread had failed. */
+void tix_diag_set(const tix_diag *diag);
+
 /* The tix status for a SQLSTATE (and constraint name, which refines 23514). */
 int tix_status_from_sqlstate(const char *sqlstate, const char *constraint);
 

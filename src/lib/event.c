@@ -9,7 +9,9 @@
 
 #include "db.h"
 #include "error.h"
+#include "release.h"
 #include "sql.h"
+#include "statements.h"
 #include "text.h"
 
 #include <assert.h>
@@ -23,7 +25,6 @@
 #define FRACTION_DIGITS_MAX    9
 #define QUERY_MAX_BYTES        1000
 #define LIST_LIMIT_DEFAULT     50
-#define UPDATE_ATTEMPTS_MAX    3
 #define CURSOR_TEXT_MAX_BYTES  ((TIX_CURSOR_SIZE - 1) / 4 * 3)
 #define INTEGER_TEXT_SIZE      16
 #define QUOTED_VALUE_MAX_CHARS 40
@@ -36,11 +37,10 @@ static const char create_sql[] =
     "VALUES ($1::text, $2::timestamptz, $3::int, $3::int, nullif($4::int, 0)) "
     "RETURNING " TIX_EVENT_COLUMNS;
 
-static const char get_sql[] =
-    "SELECT " TIX_EVENT_COLUMNS " FROM events WHERE id = $1::uuid AND deleted_at IS NULL";
-
 /* Every condition a change must meet sits in the WHERE clause, so the row
- * is only written when all hold; the CHECK constraints stay a backstop.
+ * is only written when all hold; the CHECK constraints stay a backstop. It
+ * runs with the row locked and its lapsed holds released, so "sold or held"
+ * (total - available) counts only tickets really taken.
  * Each SET expression reads the row as it was before this statement. */
 static const char update_sql[] =
     "UPDATE events SET name = coalesce($3::text, name), "
@@ -432,7 +432,8 @@ void tix_event_read(const PGresult *result, int row, tix_event *out) {
 static int fetch_event(PGconn *conn, const char *sql, int count, const char *const *values,
                        tix_event *out, bool *found) {
   PGresult *result = NULL;
-  int status = tix_sql_exec(conn, sql, count, values, &result);
+  int status = sql != NULL ? tix_sql_exec(conn, sql, count, values, &result)
+                           : tix_sql_run(conn, TIX_SQL_EVENT_GET, values, &result);
   *found = status == TIX_OK && PQntuples(result) > 0;
   if (*found) {
     tix_event_read(result, 0, out);
@@ -492,7 +493,7 @@ int tix_event_get(tix *db, const char *event_id, tix_event *out) {
   }
   const char *values[] = {event_id};
   bool found = false;
-  status = fetch_event(conn, get_sql, 1, values, out, &found);
+  status = fetch_event(conn, NULL, 1, values, out, &found);
   if (status == TIX_OK && !found) {
     status = fail_not_found(event_id);
   }
@@ -560,12 +561,11 @@ static int refusal_reason(const char *event_id, int expected_version, const tix_
   return TIX_OK;
 }
 
-/* After an UPDATE matched nothing: the reason, or *retry when there is none. */
+/* After the UPDATE matched nothing: the reason, read under the row lock. */
 static int explain_refusal(PGconn *conn, const char *event_id, int expected_version,
-                           const tix_event_patch *patch, bool *retry) {
+                           const tix_event_patch *patch) {
   const char *values[] = {event_id};
   PGresult *result = NULL;
-  *retry = false;
   int status = tix_sql_exec(conn, update_refusal_sql, 1, values, &result);
   if (status == TIX_OK && PQntuples(result) == 0) {
     status = fail_not_found(event_id);
@@ -578,29 +578,52 @@ static int explain_refusal(PGconn *conn, const char *event_id, int expected_vers
         .total_tickets = field_int(result, 0, 4),
     };
     status = refusal_reason(event_id, expected_version, patch, &stored);
-    *retry = status == TIX_OK;
+    if (status == TIX_OK) {
+      status = tix_fail(TIX_EINTERNAL, "event %s refused a change for no known reason", event_id);
+    }
   }
   PQclear(result);
   return status;
 }
 
-static int update_on_connection(PGconn *conn, const char *event_id, int expected_version,
-                                const tix_event_patch *patch, tix_event *out) {
+/* Inside the caller's transaction: locks the row, releases its lapsed holds
+ * and applies the patch, or says why not. */
+static int update_locked(PGconn *conn, const char *event_id, int expected_version,
+                         const tix_event_patch *patch, tix_event *out) {
   struct update_values update;
   prepare_update(event_id, expected_version, patch, &update);
-  bool found = false, retry = true;
-  int status = TIX_OK;
-  for (int attempt = 0; attempt < UPDATE_ATTEMPTS_MAX && retry; attempt++) {
+  const char *lock_values[] = {event_id};
+  PGresult *locked = NULL;
+  int status = tix_sql_run(conn, TIX_SQL_EVENT_LOCK_FOR_RELEASE, lock_values, &locked);
+  if (status == TIX_OK && PQntuples(locked) == 0) {
+    status = fail_not_found(event_id);
+  }
+  PQclear(locked);
+  if (status == TIX_OK) {
+    status = tix_holds_release_locked(conn, event_id, NULL, TIX_RELEASE_MAX, NULL, NULL);
+  }
+  bool found = false;
+  if (status == TIX_OK) {
     status = fetch_event(conn, update_sql, 6, update.values, out, &found);
-    if (status != TIX_OK || found) {
-      break;
-    }
-    status = explain_refusal(conn, event_id, expected_version, patch, &retry);
   }
   if (status == TIX_OK && !found) {
-    status = tix_fail(TIX_EBUSY, "event %s kept changing while it was being updated", event_id);
-    tix_fail_hint("Try again.");
+    status = explain_refusal(conn, event_id, expected_version, patch);
   }
+  return status;
+}
+
+static int update_in_transaction(PGconn *conn, const char *event_id, int expected_version,
+                                 const tix_event_patch *patch, tix_event *out) {
+  int status = tix_sql_exec(conn, "BEGIN", 0, NULL, NULL);
+  if (status == TIX_OK) {
+    status = update_locked(conn, event_id, expected_version, patch, out);
+  }
+  /* COMMIT even after a refusal: the released holds stay released. */
+  if (PQtransactionStatus(conn) == PQTRANS_INTRANS) {
+    int committed = tix_sql_exec(conn, "COMMIT", 0, NULL, NULL);
+    status = status == TIX_OK ? committed : status;
+  }
+  tix_sql_rollback(conn);
   return status;
 }
 
@@ -625,7 +648,7 @@ int tix_event_update(tix *db, const char *event_id, int expected_version,
   if (status != TIX_OK) {
     return status;
   }
-  status = update_on_connection(conn, event_id, expected_version, patch, out);
+  status = update_in_transaction(conn, event_id, expected_version, patch, out);
   tix_db_release(db, conn, tix_status_is_connection_loss(status));
   return status;
 }
@@ -648,7 +671,7 @@ static int cancel_in_transaction(PGconn *conn, const char *event_id, tix_event *
     status = tix_sql_exec(conn, cancel_release_sql, 1, values, NULL);
   }
   if (status == TIX_OK) {
-    status = fetch_event(conn, get_sql, 1, values, out, &found);
+    status = fetch_event(conn, NULL, 1, values, out, &found);
   }
   if (status == TIX_OK) {
     status = tix_sql_exec(conn, "COMMIT", 0, NULL, NULL);

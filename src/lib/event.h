@@ -15,26 +15,22 @@
 /* The columns, in the order tix_event_read expects them, of the events
  * table; a query selecting them must not name the table by another alias.
  * Timestamps leave SQL as RFC 3339 text in UTC with microseconds. */
-#define TIX_EVENT_COLUMNS                                                                                        \
-  "events.id::text, events.name, " TIX_SQL_TIMESTAMP(                                                            \
-      "events.date") ", "                                                                                        \
-                     "events.total_tickets, events.available_tickets, "                                          \
-                     "coalesce(events.max_per_customer, 0), "                                                    \
-                     "events.version, " TIX_SQL_TIMESTAMP(                                                       \
-                         "events.created_at") ", " TIX_SQL_TIMESTAMP("events.updated_at") ", "                   \
-                                                                                          "coales"               \
-                                                                                          "ce"                   \
-                                                                                          "(" TIX_SQL_TIMESTAMP( \
-                                                                                              "ev"               \
-                                                                                              "en"               \
-                                                                                              "ts"               \
-                                                                                              ".c"               \
-                                                                                              "an"               \
-                                                                                              "ce"               \
-                                                                                              "ll"               \
-                                                                                              "ed"               \
-                                                                                              "_a"               \
-                                                                                              "t") ", '')"
+// clang-format off
+/* Tickets of lapsed holds not released yet: they are back on sale the
+ * moment the hold lapses, so every read adds them to available_tickets. */
+#define TIX_SQL_LAPSED_TICKETS(event_id)                                                          \
+  "(SELECT coalesce(sum(lapsed.quantity), 0) FROM purchases lapsed"                               \
+  "  WHERE lapsed.event_id = " event_id " AND lapsed.status = 'held'"                             \
+  "    AND lapsed.expires_at <= now())"
+
+#define TIX_EVENT_COLUMNS                                                                         \
+  "events.id::text, events.name, " TIX_SQL_TIMESTAMP("events.date") ", "                          \
+  "events.total_tickets, "                                                                        \
+  "events.available_tickets + " TIX_SQL_LAPSED_TICKETS("events.id") ", "                          \
+  "coalesce(events.max_per_customer, 0), events.version, "                                        \
+  TIX_SQL_TIMESTAMP("events.created_at") ", " TIX_SQL_TIMESTAMP("events.updated_at") ", "         \
+  "coalesce(" TIX_SQL_TIMESTAMP("events.cancelled_at") ", '')"
+// clang-format on
 #define TIX_EVENT_COLUMN_COUNT 10
 
 /* Fills out from row of a result that selected TIX_EVENT_COLUMNS first. */

@@ -1,116 +1,27 @@
 /*
- * hold.c — what happens to a purchase after the sale: a hold confirmed or
- * expired, a purchase refunded, expired holds swept back onto sale.
+ * hold.c — what happens to a purchase after the sale: a hold confirmed, a
+ * purchase refunded, lapsed holds swept back onto sale.
  *
  * Whatever gives tickets back changes the event's availability, so it locks
  * the event row first and the purchase rows after it, the order every sale
- * uses: a refund, a sweep and a buyer releasing holds on demand therefore
- * queue on the event row instead of deadlocking. Confirming touches only
- * the purchase row (its tickets stay taken), so it needs no event lock.
+ * uses: a refund, a sweep and a buyer releasing holds therefore queue on the
+ * event row instead of deadlocking. Confirming touches only the purchase row
+ * (its tickets stay taken), so it needs no event lock.
  */
-#include "purchase.h"
-
 #include "db.h"
 #include "error.h"
+#include "purchase_read.h"
+#include "release.h"
 #include "sql.h"
+#include "statements.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Events visited by one sweep, and purchases released by one call. */
 #define SWEEP_EVENTS_MAX 100
 #define SWEEP_BATCH_MAX  10000
-
-/* Expires the held purchases past their deadline (all of the event's, or
- * one), voids their tickets and puts them back on sale, in one statement.
- * The conditions are repeated on the UPDATE itself so that a purchase
- * confirmed meanwhile (we wait for its row, then re-check it) is skipped. */
-static const char release_sql[] =
-    "WITH expired AS ("
-    "  UPDATE purchases SET status = 'expired'"
-    "   WHERE id IN (SELECT id FROM purchases"
-    "                 WHERE event_id = $1 AND status = 'held' AND expires_at <= now()"
-    "                   AND ($2::uuid IS NULL OR id = $2::uuid)"
-    "                 ORDER BY expires_at LIMIT $3)"
-    "     AND status = 'held' AND expires_at <= now()"
-    "  RETURNING id, quantity),"
-    " voided AS ("
-    "  UPDATE tickets SET voided_at = now()"
-    "   WHERE purchase_id IN (SELECT id FROM expired) AND voided_at IS NULL"
-    "  RETURNING 1),"
-    " returned AS ("
-    "  UPDATE events SET available_tickets = available_tickets"
-    "                      + (SELECT sum(quantity) FROM expired),"
-    "                    version = version + 1"
-    "   WHERE id = $1 AND EXISTS (SELECT 1 FROM expired)"
-    "  RETURNING available_tickets, version)"
-    "SELECT (SELECT count(*) FROM expired), (SELECT count(*) FROM voided),"
-    "       returned.available_tickets, returned.version"
-    "  FROM (SELECT 1) one LEFT JOIN returned ON true";
-
-int tix_holds_release_locked(PGconn *conn, const char *event_id, const char *purchase_id, int limit,
-                             int *released_out, tix_event_state *event) {
-  char limit_text[16];
-  snprintf(limit_text, sizeof limit_text, "%d", limit);
-  const char *values[] = {event_id, purchase_id, limit_text};
-  PGresult *result = NULL;
-  *released_out = 0;
-  int status = tix_sql_exec(conn, release_sql, 3, values, &result);
-  if (status != TIX_OK) {
-    return status;
-  }
-  *released_out = atoi(PQgetvalue(result, 0, 0));
-  if (event != NULL && !PQgetisnull(result, 0, 2)) {
-    event->available = atoi(PQgetvalue(result, 0, 2));
-    event->version = atoi(PQgetvalue(result, 0, 3));
-    event->expired_holds = *released_out == limit; /* there may be more */
-  }
-  PQclear(result);
-  return TIX_OK;
-}
-
-static const char lock_event_sql[] = "SELECT 1 FROM events WHERE id = $1 FOR UPDATE";
-static const char try_lock_event_sql[] =
-    "SELECT 1 FROM events WHERE id = $1 FOR UPDATE SKIP LOCKED";
-
-/* In a transaction of its own: locks the event (or, skip_locked, gives up
- * when someone else holds it: *released_out stays 0) and releases. */
-static int release_in_transaction(PGconn *conn, const char *event_id, const char *purchase_id,
-                                  int limit, bool skip_locked, int *released_out) {
-  *released_out = 0;
-  PGresult *locked = NULL;
-  const char *values[] = {event_id};
-  int status = tix_sql_exec(conn, "BEGIN", 0, NULL, NULL);
-  if (status == TIX_OK) {
-    status =
-        tix_sql_exec(conn, skip_locked ? try_lock_event_sql : lock_event_sql, 1, values, &locked);
-  }
-  if (status != TIX_OK) {
-    goto roll_back;
-  }
-  bool have_lock = PQntuples(locked) == 1;
-  PQclear(locked);
-  if (have_lock) {
-    status = tix_holds_release_locked(conn, event_id, purchase_id, limit, released_out, NULL);
-  }
-  if (status == TIX_OK) {
-    status = tix_sql_exec(conn, "COMMIT", 0, NULL, NULL);
-  }
-  if (status == TIX_OK) {
-    return TIX_OK;
-  }
-  *released_out = 0;
-
-roll_back:
-  tix_sql_rollback(conn);
-  return status;
-}
-
-int tix_holds_release_event(PGconn *conn, const char *event_id, const char *purchase_id) {
-  int released = 0;
-  return release_in_transaction(conn, event_id, purchase_id, TIX_RELEASE_ON_DEMAND_MAX, false,
-                                &released);
-}
 
 /* ---------------------------------------------------------------- sweep */
 
@@ -123,10 +34,10 @@ static int sweep_events(PGconn *conn, const PGresult *candidates, int batch_limi
   int status = TIX_OK;
   for (int row = 0; row < PQntuples(candidates) && *released_out < batch_limit; row++) {
     int released = 0;
-    /* SKIP LOCKED: an event busy with buyers is left for the next sweep (a
-     * buyer short of tickets releases its holds on demand anyway). */
-    status = release_in_transaction(conn, PQgetvalue(candidates, row, 0), NULL,
-                                    batch_limit - *released_out, true, &released);
+    /* SKIP LOCKED: an event busy with buyers is left alone, since its next
+     * sale releases its lapsed holds under the lock it takes anyway. */
+    status = tix_holds_release_in_transaction(conn, PQgetvalue(candidates, row, 0), NULL,
+                                              batch_limit - *released_out, true, &released);
     if (status != TIX_OK) {
       break;
     }
@@ -163,25 +74,19 @@ int tix_holds_sweep(tix *db, int batch_limit, int *released_out) {
   PQclear(candidates);
 
 release_connection:
-  tix_db_release(db, conn, tix_purchase_connection_lost(conn, status));
+  tix_db_release(db, conn, tix_connection_lost(conn, status));
   return status;
 }
 
 /* -------------------------------------------------------------- confirm */
 
-static const char confirm_sql[] = "UPDATE purchases SET status = 'confirmed', expires_at = NULL"
-                                  " WHERE id = $1 AND status = 'held' AND expires_at > now()";
-
 /* The purchase was not a live hold: answer from its state, releasing a
- * lapsed hold the sweeper has not reached yet. */
+ * lapsed hold that no one has released yet. */
 static int confirm_refused(PGconn *conn, const char *purchase_id, tix_purchase *out) {
   int status = tix_purchase_load(conn, purchase_id, out);
-  if (status == TIX_OK && strcmp(out->status, "held") == 0) {
-    status = tix_holds_release_event(conn, out->event_id, purchase_id);
-    tix_purchase_free(out);
-    if (status == TIX_OK) {
-      status = tix_purchase_load(conn, purchase_id, out);
-    }
+  if (status == TIX_OK && strcmp(out->status, "expired") == 0) {
+    int released = 0;
+    status = tix_holds_release_in_transaction(conn, out->event_id, purchase_id, 1, false, &released);
   }
   if (status != TIX_OK || strcmp(out->status, "confirmed") == 0) {
     return status; /* confirming twice is fine */
@@ -219,7 +124,7 @@ int tix_purchase_confirm(tix *db, const char *purchase_id, tix_purchase *out) {
   }
   PGresult *result = NULL;
   const char *values[] = {id};
-  status = tix_sql_exec(conn, confirm_sql, 1, values, &result);
+  status = tix_sql_run(conn, TIX_SQL_PURCHASE_CONFIRM, values, &result);
   if (status != TIX_OK) {
     goto release_connection;
   }
@@ -232,7 +137,7 @@ release_connection:
   if (status != TIX_OK) {
     tix_purchase_free(out);
   }
-  tix_db_release(db, conn, tix_purchase_connection_lost(conn, status));
+  tix_db_release(db, conn, tix_connection_lost(conn, status));
   return status;
 }
 
@@ -281,15 +186,19 @@ static int lock_and_read(PGconn *conn, const char *sql, const char *id, char *te
   return status;
 }
 
-/* Refunds a live purchase under the event and purchase locks; leaves a
- * refunded one as it is (refunding twice changes nothing). */
-static int refund_in_transaction(PGconn *conn, const char *id) {
+static int fail_nothing_to_refund(const char *id) {
+  return tix_fail(TIX_ESTATE, "the hold on purchase %s expired: there is nothing to refund", id);
+}
+
+/* Inside the caller's transaction: refunds a live purchase under the event
+ * and purchase locks, leaves a refunded one as it is (refunding twice changes
+ * nothing). A lapsed hold is released, not refunded: *keep says to commit
+ * that although the refund itself is refused. */
+static int refund_locked(PGconn *conn, const char *id, bool *keep) {
   char event_id[TIX_UUID_SIZE], state[16];
   bool lapsed = false, unused = false;
-  int status = tix_sql_exec(conn, "BEGIN", 0, NULL, NULL);
-  if (status == TIX_OK) {
-    status = lock_and_read(conn, refund_lock_event_sql, id, event_id, sizeof event_id, &unused);
-  }
+  *keep = false;
+  int status = lock_and_read(conn, refund_lock_event_sql, id, event_id, sizeof event_id, &unused);
   if (status == TIX_OK) {
     status = lock_and_read(conn, refund_lock_purchase_sql, id, state, sizeof state, &lapsed);
   }
@@ -297,21 +206,32 @@ static int refund_in_transaction(PGconn *conn, const char *id) {
     return status;
   }
   if (strcmp(state, "expired") == 0) {
-    return tix_fail(TIX_ESTATE, "the hold on purchase %s expired: there is nothing to refund", id);
+    return fail_nothing_to_refund(id);
   }
-  if (lapsed) { /* a hold past its deadline is released, not refunded */
+  if (lapsed) {
     int released = 0;
     status = tix_holds_release_locked(conn, event_id, id, 1, &released, NULL);
-    if (status == TIX_OK) {
-      status = tix_sql_exec(conn, "COMMIT", 0, NULL, NULL);
-    }
-    return status != TIX_OK
-               ? status
-               : tix_fail(TIX_ESTATE, "the hold on purchase %s expired: there is nothing to refund",
-                          id);
+    *keep = status == TIX_OK;
+    return status != TIX_OK ? status : fail_nothing_to_refund(id);
   }
   const char *values[] = {id};
   return tix_sql_exec(conn, refund_sql, 1, values, NULL);
+}
+
+static int refund_in_transaction(PGconn *conn, const char *id) {
+  bool keep = false;
+  int status = tix_sql_exec(conn, "BEGIN", 0, NULL, NULL);
+  if (status == TIX_OK) {
+    status = refund_locked(conn, id, &keep);
+  }
+  if (status == TIX_OK || keep) {
+    int committed = tix_sql_exec(conn, "COMMIT", 0, NULL, NULL);
+    status = committed != TIX_OK ? committed : status;
+  }
+  if (status != TIX_OK && !tix_connection_lost(conn, status)) {
+    tix_sql_rollback(conn);
+  }
+  return status;
 }
 
 int tix_purchase_refund(tix *db, const char *purchase_id, tix_purchase *out) {
@@ -326,19 +246,12 @@ int tix_purchase_refund(tix *db, const char *purchase_id, tix_purchase *out) {
     return status;
   }
   status = refund_in_transaction(conn, id);
-  if (status == TIX_OK && PQtransactionStatus(conn) == PQTRANS_INTRANS) {
-    status = tix_sql_exec(conn, "COMMIT", 0, NULL, NULL);
-  }
   if (status == TIX_OK) {
     status = tix_purchase_load(conn, id, out);
-  }
-  bool lost = tix_purchase_connection_lost(conn, status);
-  if (!lost) {
-    tix_sql_rollback(conn);
   }
   if (status != TIX_OK) {
     tix_purchase_free(out);
   }
-  tix_db_release(db, conn, lost);
+  tix_db_release(db, conn, tix_connection_lost(conn, status));
   return status;
 }

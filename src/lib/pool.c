@@ -30,6 +30,8 @@ struct tix_pool {
   char *conninfo;
   char *application_name;
   tix_options options;
+  tix_pool_connect_hook on_connect;
+  void *on_connect_context;
   pthread_mutex_t mutex;
   pthread_cond_t returned;
   struct idle_connection *idle; /* a stack: the most recently used on top */
@@ -99,7 +101,8 @@ int tix_connect(const char *conninfo, const char *application_name, int timeout_
   }
 }
 
-int tix_pool_create(const char *conninfo, const tix_options *options, tix_pool **out) {
+int tix_pool_create(const char *conninfo, const tix_options *options,
+                    tix_pool_connect_hook on_connect, void *context, tix_pool **out) {
   *out = NULL;
   if (options->max_connections < 1 || options->max_connections > POOL_CONNECTIONS_MAX) {
     return tix_fail(TIX_EINVAL, "the pool size must be between 1 and %d", POOL_CONNECTIONS_MAX);
@@ -109,6 +112,8 @@ int tix_pool_create(const char *conninfo, const tix_options *options, tix_pool *
     return tix_fail(TIX_ENOMEM, "out of memory");
   }
   pool->options = *options;
+  pool->on_connect = on_connect;
+  pool->on_connect_context = context;
   pool->conninfo = strdup(conninfo);
   pool->application_name = strdup(options->application_name ? options->application_name : "tix");
   pool->idle = calloc((size_t)options->max_connections, sizeof *pool->idle);
@@ -218,8 +223,11 @@ int tix_pool_acquire(tix_pool *pool, PGconn **out) {
     }
     status = tix_connect(pool->conninfo, pool->application_name, pool->options.connect_timeout_ms,
                          &conn);
+    if (status == TIX_OK && pool->on_connect != NULL) {
+      status = pool->on_connect(conn, pool->on_connect_context);
+    }
     if (status != TIX_OK) {
-      forget_connection(pool, NULL);
+      forget_connection(pool, conn);
       return status;
     }
     *out = conn;

@@ -12,7 +12,12 @@
 
 typedef struct tix_pool tix_pool;
 
-int tix_pool_create(const char *conninfo, const tix_options *options, tix_pool **out);
+/* Runs on every new connection before it is handed out (e.g. to prepare
+ * statements); a status other than TIX_OK closes it and fails the acquire. */
+typedef int (*tix_pool_connect_hook)(PGconn *conn, void *context);
+
+int tix_pool_create(const char *conninfo, const tix_options *options,
+                    tix_pool_connect_hook on_connect, void *context, tix_pool **out);
 void tix_pool_destroy(tix_pool *pool);
 /* Waits at most options->acquire_timeout_ms for a connection. */
 int tix_pool_acquire(tix_pool *pool, PGconn **out);

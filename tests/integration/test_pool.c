@@ -39,7 +39,7 @@ static long backend_pid(PGconn *conn) {
 static void checkout_waits_then_times_out(void **state) {
   tix_options options = small_options(2);
   tix_pool *pool = NULL;
-  assert_int_equal(tix_pool_create(conninfo, &options, &pool), TIX_OK);
+  assert_int_equal(tix_pool_create(conninfo, &options, NULL, NULL, &pool), TIX_OK);
   PGconn *first = NULL, *second = NULL, *third = NULL;
   assert_int_equal(tix_pool_acquire(pool, &first), TIX_OK);
   assert_int_equal(tix_pool_acquire(pool, &second), TIX_OK);
@@ -60,7 +60,7 @@ static void checkout_waits_then_times_out(void **state) {
 static void broken_connections_are_replaced(void **state) {
   tix_options options = small_options(1);
   tix_pool *pool = NULL;
-  assert_int_equal(tix_pool_create(conninfo, &options, &pool), TIX_OK);
+  assert_int_equal(tix_pool_create(conninfo, &options, NULL, NULL, &pool), TIX_OK);
   PGconn *conn = NULL;
   assert_int_equal(tix_pool_acquire(pool, &conn), TIX_OK);
   long old_pid = backend_pid(conn);
@@ -88,7 +88,7 @@ static void idle_connections_expire(void **state) {
   tix_options options = small_options(2);
   options.idle_timeout_ms = 100;
   tix_pool *pool = NULL;
-  assert_int_equal(tix_pool_create(conninfo, &options, &pool), TIX_OK);
+  assert_int_equal(tix_pool_create(conninfo, &options, NULL, NULL, &pool), TIX_OK);
   PGconn *conn = NULL;
   assert_int_equal(tix_pool_acquire(pool, &conn), TIX_OK);
   long old_pid = backend_pid(conn);
@@ -128,7 +128,7 @@ static void many_threads_share_a_small_pool(void **state) {
   tix_options options = small_options(4);
   options.acquire_timeout_ms = 30000;
   struct hammer_state shared = {0};
-  assert_int_equal(tix_pool_create(conninfo, &options, &shared.pool), TIX_OK);
+  assert_int_equal(tix_pool_create(conninfo, &options, NULL, NULL, &shared.pool), TIX_OK);
   pthread_t threads[HAMMER_THREADS];
   for (int i = 0; i < HAMMER_THREADS; i++) {
     assert_int_equal(pthread_create(&threads[i], NULL, hammer, &shared), 0);

@@ -1,0 +1,528 @@
+/*
+ * batch.c — one group-commit transaction for many purchases of one event
+ * (see batch.h), and what happens when it cannot simply commit: a purchase
+ * id stored meanwhile by someone else (decide again), a statement the
+ * database refuses (split the batch to isolate the culprit), a connection
+ * lost before COMMIT (run it again on a fresh one) or during it (look the
+ * ids up to learn whether it landed).
+ */
+#include "batch.h"
+
+#include "db.h"
+#include "error.h"
+#include "purchase_read.h"
+#include "release.h"
+#include "sql.h"
+#include "statements.h"
+#include "text.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Transactions one batch may take when connections break before COMMIT or
+ * purchase ids appear meanwhile; then every purchase gets the last error. */
+#define BATCH_ATTEMPTS_MAX 3
+
+/* How a transaction over a batch ended. */
+typedef enum batch_outcome {
+  BATCH_ANSWERED,       /* every entry has its answer */
+  BATCH_RETRY,          /* rolled back: run it again from the start */
+  BATCH_SPLIT,          /* the database refused a statement: isolate the culprit */
+  BATCH_COMMIT_UNKNOWN, /* the connection broke during COMMIT */
+} batch_outcome;
+
+/* The sold entries sorted by purchase id, to match returned rows to them. */
+typedef struct sold_index {
+  tix_batch_entry **entries;
+  size_t count;
+} sold_index;
+
+/* ------------------------------------------------------------- answers */
+
+/* Records status with the thread's diagnostic (or, when none describes it,
+ * the status's own sentence) as the entry's answer. */
+static void answer_failure(tix_batch_entry *entry, int status) {
+  if (tix_last_diag()->status != status) {
+    tix_fail(status, "%s", tix_strerror(status));
+  }
+  entry->status = status;
+  entry->diag = *tix_last_diag();
+  tix_purchase_free(&entry->purchase);
+  tix_purchase_reset(&entry->purchase);
+  tix_sale_identify(&entry->sale, &entry->purchase);
+}
+
+/* The same answer for every entry, e.g. the database being unreachable. */
+static void answer_all(tix_batch_entry *entries, size_t count, int status) {
+  for (size_t i = 0; i < count; i++) {
+    answer_failure(&entries[i], status);
+  }
+}
+
+static void answer_refusal(tix_batch_entry *entry, const tix_event_state *event) {
+  answer_failure(entry, tix_sale_fail(&entry->sale, event));
+  entry->purchase.available_tickets = entry->sale.available_after;
+}
+
+static void answer_unknown(tix_batch_entry *entry) {
+  tix_fail(TIX_EUNKNOWN, "lost the connection to the database while committing the purchase");
+  tix_fail_hint("The purchase may or may not have been made: look up purchase %s, or retry "
+                "with the same purchase id.",
+                entry->sale.purchase_id);
+  answer_failure(entry, TIX_EUNKNOWN);
+}
+
+/* Replays and conflicts, once the batch that may have stored their first
+ * use is committed. */
+static void answer_existing_ids(PGconn *conn, tix_batch_entry *entries, size_t count) {
+  for (size_t i = 0; i < count; i++) {
+    tix_batch_entry *entry = &entries[i];
+    if (entry->sale.verdict != TIX_EUNIQUE) {
+      continue;
+    }
+    tix_purchase_free(&entry->purchase);
+    tix_purchase_reset(&entry->purchase);
+    int status = tix_sale_answer_existing(conn, &entry->sale, &entry->purchase);
+    if (status == TIX_OK) {
+      entry->status = TIX_OK;
+    } else {
+      answer_failure(entry, status);
+    }
+  }
+}
+
+/* ---------------------------------------------------------- sold index */
+
+static int compare_entry_ids(const void *left, const void *right) {
+  const tix_batch_entry *const *a = left, *const *b = right;
+  return strcmp((*a)->sale.purchase_id, (*b)->sale.purchase_id);
+}
+
+static int sold_index_build(tix_batch_entry *entries, size_t count, sold_index *index) {
+  index->count = 0;
+  index->entries = calloc(count, sizeof *index->entries);
+  if (index->entries == NULL) {
+    return tix_fail(TIX_ENOMEM, "out of memory for a batch of %zu purchases", count);
+  }
+  for (size_t i = 0; i < count; i++) {
+    if (entries[i].sale.verdict == TIX_OK) {
+      index->entries[index->count++] = &entries[i];
+    }
+  }
+  qsort(index->entries, index->count, sizeof *index->entries, compare_entry_ids);
+  return TIX_OK;
+}
+
+static tix_batch_entry *sold_index_find(const sold_index *index, const char *purchase_id) {
+  tix_batch_entry key_entry;
+  tix_text_copy(key_entry.sale.purchase_id, sizeof key_entry.sale.purchase_id, purchase_id);
+  const tix_batch_entry *key = &key_entry;
+  tix_batch_entry **found =
+      bsearch(&key, index->entries, index->count, sizeof *index->entries, compare_entry_ids);
+  return found != NULL ? *found : NULL;
+}
+
+/* ------------------------------------------------------------- context */
+
+/* Marks the entries whose purchase id is stored already. Rare: a scan. */
+static void mark_id_taken(tix_batch_entry *entries, size_t count, const char *purchase_id) {
+  for (size_t i = 0; i < count; i++) {
+    if (strcmp(entries[i].sale.purchase_id, purchase_id) == 0) {
+      entries[i].sale.id_taken = true;
+    }
+  }
+}
+
+static void add_customer_tickets(tix_batch_entry *entries, size_t count, const char *customer,
+                                 int tickets) {
+  for (size_t i = 0; i < count; i++) {
+    const char *own = entries[i].sale.customer;
+    if (own != NULL && strcmp(own, customer) == 0) {
+      entries[i].sale.customer_bought = tickets;
+    }
+  }
+}
+
+/* The ids of every entry and, when the event limits customers, their names. */
+static int context_arrays(const tix_batch_entry *entries, size_t count, bool limited,
+                          tix_sql_array *ids, tix_sql_array *customers) {
+  for (size_t i = 0; i < count; i++) {
+    tix_sql_array_add(ids, entries[i].sale.purchase_id);
+    if (limited && entries[i].sale.customer != NULL) {
+      tix_sql_array_add(customers, entries[i].sale.customer);
+    }
+  }
+  return tix_sql_array_finish(ids) != NULL && tix_sql_array_finish(customers) != NULL
+             ? TIX_OK
+             : TIX_ENOMEM;
+}
+
+/* Which ids are taken and, for a limited event, what each customer holds.
+ * Per customer the scan is linear, which only limited events with many
+ * distinct customers in one batch pay for. */
+static int read_context(PGconn *conn, const char *event_id, bool limited, tix_batch_entry *entries,
+                        size_t count) {
+  tix_sql_array ids, customers;
+  tix_sql_array_init(&ids);
+  tix_sql_array_init(&customers);
+  PGresult *result = NULL;
+  int status = context_arrays(entries, count, limited, &ids, &customers);
+  if (status == TIX_OK) {
+    const char *values[] = {ids.text, event_id, customers.text};
+    status = tix_sql_run(conn, TIX_SQL_BATCH_CONTEXT, values, &result);
+  }
+  for (int row = 0; status == TIX_OK && row < PQntuples(result); row++) {
+    if (PQgetisnull(result, row, 1)) {
+      mark_id_taken(entries, count, PQgetvalue(result, row, 0));
+    } else {
+      add_customer_tickets(entries, count, PQgetvalue(result, row, 0),
+                           atoi(PQgetvalue(result, row, 1)));
+    }
+  }
+  PQclear(result);
+  tix_sql_array_free(&ids);
+  tix_sql_array_free(&customers);
+  return status;
+}
+
+/* --------------------------------------------------------------- writes */
+
+static int take_tickets(PGconn *conn, const char *event_id, int tickets) {
+  char total[16];
+  snprintf(total, sizeof total, "%d", tickets);
+  const char *values[] = {event_id, total};
+  return tix_sql_run(conn, TIX_SQL_BATCH_TAKE_TICKETS, values, NULL);
+}
+
+/* Fills each sold entry's purchase from its sale and its inserted row. */
+static void fill_purchase(tix_batch_entry *entry, const PGresult *result, int row) {
+  tix_purchase *purchase = &entry->purchase;
+  tix_sale_identify(&entry->sale, purchase);
+  tix_text_copy(purchase->status, sizeof purchase->status,
+                entry->sale.hold_seconds > 0 ? "held" : "confirmed");
+  tix_text_copy(purchase->expires_at, sizeof purchase->expires_at, PQgetvalue(result, row, 1));
+  tix_text_copy(purchase->created_at, sizeof purchase->created_at, PQgetvalue(result, row, 2));
+  purchase->available_tickets = entry->sale.available_after;
+}
+
+/* Inserts the sold purchases. *all_stored is false when ON CONFLICT skipped
+ * one: an id someone else stored after the context was read. */
+static int insert_purchases(PGconn *conn, const char *event_id, const sold_index *sold,
+                            bool *all_stored) {
+  tix_sql_array ids, customers, quantities, holds;
+  tix_sql_array_init(&ids);
+  tix_sql_array_init(&customers);
+  tix_sql_array_init(&quantities);
+  tix_sql_array_init(&holds);
+  for (size_t i = 0; i < sold->count; i++) {
+    const tix_sale *sale = &sold->entries[i]->sale;
+    tix_sql_array_add(&ids, sale->purchase_id);
+    tix_sql_array_add(&customers, sale->customer);
+    tix_sql_array_add_int(&quantities, sale->quantity);
+    tix_sql_array_add_int(&holds, sale->hold_seconds);
+  }
+  const char *values[] = {event_id, tix_sql_array_finish(&ids), tix_sql_array_finish(&customers),
+                          tix_sql_array_finish(&quantities), tix_sql_array_finish(&holds)};
+  PGresult *result = NULL;
+  int status = values[1] && values[2] && values[3] && values[4]
+                   ? tix_sql_run(conn, TIX_SQL_BATCH_INSERT_PURCHASES, values, &result)
+                   : TIX_ENOMEM;
+  *all_stored = status == TIX_OK && (size_t)PQntuples(result) == sold->count;
+  for (int row = 0; *all_stored && row < PQntuples(result); row++) {
+    tix_batch_entry *entry = sold_index_find(sold, PQgetvalue(result, row, 0));
+    if (entry != NULL) {
+      fill_purchase(entry, result, row);
+    }
+  }
+  PQclear(result);
+  tix_sql_array_free(&ids);
+  tix_sql_array_free(&customers);
+  tix_sql_array_free(&quantities);
+  tix_sql_array_free(&holds);
+  return status;
+}
+
+static int allocate_tickets(const sold_index *sold) {
+  for (size_t i = 0; i < sold->count; i++) {
+    tix_purchase *purchase = &sold->entries[i]->purchase;
+    purchase->tickets = calloc((size_t)sold->entries[i]->sale.quantity, sizeof *purchase->tickets);
+    if (purchase->tickets == NULL) {
+      return tix_fail(TIX_ENOMEM, "out of memory for the tickets of a batch");
+    }
+  }
+  return TIX_OK;
+}
+
+static int compare_tickets(const void *left, const void *right) {
+  return strcmp(left, right);
+}
+
+/* Hands each returned ticket to its purchase, sorted as every answer is. */
+static int distribute_tickets(const PGresult *result, const sold_index *sold) {
+  int status = allocate_tickets(sold);
+  for (int row = 0; status == TIX_OK && row < PQntuples(result); row++) {
+    tix_batch_entry *entry = sold_index_find(sold, PQgetvalue(result, row, 0));
+    tix_purchase *purchase = entry != NULL ? &entry->purchase : NULL;
+    if (purchase == NULL || purchase->ticket_count >= (size_t)entry->sale.quantity) {
+      status = tix_fail(TIX_EINTERNAL, "the database returned a ticket the batch did not sell");
+      break;
+    }
+    tix_text_copy(purchase->tickets[purchase->ticket_count++], TIX_UUID_SIZE,
+                  PQgetvalue(result, row, 1));
+  }
+  for (size_t i = 0; status == TIX_OK && i < sold->count; i++) {
+    tix_purchase *purchase = &sold->entries[i]->purchase;
+    qsort(purchase->tickets, purchase->ticket_count, sizeof *purchase->tickets, compare_tickets);
+  }
+  return status;
+}
+
+static int insert_tickets(PGconn *conn, const char *event_id, const sold_index *sold) {
+  tix_sql_array ids, quantities;
+  tix_sql_array_init(&ids);
+  tix_sql_array_init(&quantities);
+  for (size_t i = 0; i < sold->count; i++) {
+    tix_sql_array_add(&ids, sold->entries[i]->sale.purchase_id);
+    tix_sql_array_add_int(&quantities, sold->entries[i]->sale.quantity);
+  }
+  const char *values[] = {event_id, tix_sql_array_finish(&ids), tix_sql_array_finish(&quantities)};
+  PGresult *result = NULL;
+  int status = values[1] && values[2]
+                   ? tix_sql_run(conn, TIX_SQL_BATCH_INSERT_TICKETS, values, &result)
+                   : TIX_ENOMEM;
+  if (status == TIX_OK) {
+    status = distribute_tickets(result, sold);
+  }
+  PQclear(result);
+  tix_sql_array_free(&ids);
+  tix_sql_array_free(&quantities);
+  return status;
+}
+
+/* The counter once, the purchases once, the tickets once. */
+static int write_sales(PGconn *conn, const char *event_id, const sold_index *sold,
+                       bool *all_stored) {
+  int tickets = 0;
+  for (size_t i = 0; i < sold->count; i++) {
+    tickets += sold->entries[i]->sale.quantity;
+  }
+  int status = take_tickets(conn, event_id, tickets);
+  if (status == TIX_OK) {
+    status = insert_purchases(conn, event_id, sold, all_stored);
+  }
+  if (status == TIX_OK && *all_stored) {
+    status = insert_tickets(conn, event_id, sold);
+  }
+  return status;
+}
+
+/* ------------------------------------------------------- the transaction */
+
+static void reset_entries(tix_batch_entry *entries, size_t count) {
+  for (size_t i = 0; i < count; i++) {
+    tix_sale *sale = &entries[i].sale;
+    sale->id_taken = false;
+    sale->customer_bought = 0;
+    sale->available_after = -1;
+    tix_purchase_free(&entries[i].purchase);
+    tix_purchase_reset(&entries[i].purchase);
+    entries[i].status = TIX_OK;
+  }
+}
+
+/* BEGIN, the event locked, its lapsed holds released, the context read and
+ * every entry decided. The transaction is left open for the caller. */
+static int open_and_decide(PGconn *conn, tix_batch_entry *entries, size_t count,
+                           tix_event_state *event) {
+  const char *event_id = entries[0].sale.event_id;
+  int status = tix_sql_exec(conn, "BEGIN", 0, NULL, NULL);
+  if (status == TIX_OK) {
+    status = tix_event_state_read(conn, TIX_SQL_EVENT_LOCK_FOR_BATCH, event_id, event);
+  }
+  if (status == TIX_OK && event->found && !event->cancelled) {
+    status = tix_holds_release_locked(conn, event_id, NULL, TIX_RELEASE_MAX, NULL, event);
+  }
+  if (status == TIX_OK && event->found) {
+    status = read_context(conn, event_id, event->max_per_customer > 0, entries, count);
+  }
+  if (status != TIX_OK) {
+    return status;
+  }
+  tix_sale *sales = NULL; /* tix_sales_decide wants them side by side */
+  sales = calloc(count, sizeof *sales);
+  if (sales == NULL) {
+    return tix_fail(TIX_ENOMEM, "out of memory for a batch of %zu purchases", count);
+  }
+  for (size_t i = 0; i < count; i++) {
+    sales[i] = entries[i].sale;
+  }
+  tix_sales_decide(event, sales, count);
+  for (size_t i = 0; i < count; i++) {
+    entries[i].sale = sales[i];
+  }
+  free(sales);
+  return TIX_OK;
+}
+
+static void answer_decided(PGconn *conn, tix_batch_entry *entries, size_t count,
+                           const tix_event_state *event) {
+  for (size_t i = 0; i < count; i++) {
+    int verdict = entries[i].sale.verdict;
+    if (verdict != TIX_OK && verdict != TIX_EUNIQUE) {
+      answer_refusal(&entries[i], event);
+    }
+  }
+  answer_existing_ids(conn, entries, count);
+}
+
+/* Writes and commits what was decided. */
+static batch_outcome commit_decided(PGconn *conn, tix_batch_entry *entries, size_t count,
+                                    const tix_event_state *event) {
+  sold_index sold = {0};
+  bool all_stored = true;
+  int status = sold_index_build(entries, count, &sold);
+  if (status == TIX_OK && sold.count > 0) {
+    status = write_sales(conn, entries[0].sale.event_id, &sold, &all_stored);
+  }
+  bool commit_sent = status == TIX_OK && all_stored;
+  if (commit_sent) {
+    status = tix_sql_exec(conn, "COMMIT", 0, NULL, NULL);
+  }
+  free(sold.entries);
+  if (commit_sent && tix_connection_lost(conn, status)) {
+    return BATCH_COMMIT_UNKNOWN;
+  }
+  if (status != TIX_OK || !all_stored) {
+    bool lost = tix_connection_lost(conn, status);
+    tix_sql_rollback(conn);
+    return lost || !all_stored ? BATCH_RETRY : BATCH_SPLIT;
+  }
+  answer_decided(conn, entries, count, event);
+  return BATCH_ANSWERED;
+}
+
+static batch_outcome run_transaction(PGconn *conn, tix_batch_entry *entries, size_t count,
+                                     tix_event_state *event) {
+  reset_entries(entries, count);
+  int status = open_and_decide(conn, entries, count, event);
+  if (status != TIX_OK) {
+    bool lost = tix_connection_lost(conn, status);
+    tix_sql_rollback(conn);
+    if (!lost) {
+      answer_all(entries, count, status);
+    }
+    return lost ? BATCH_RETRY : BATCH_ANSWERED;
+  }
+  return commit_decided(conn, entries, count, event);
+}
+
+/* ------------------------------------------------- a COMMIT gone silent */
+
+static int count_stored(PGconn *conn, const tix_batch_entry *entries, size_t count,
+                        size_t *sold_out, long *stored_out) {
+  tix_sql_array ids;
+  tix_sql_array_init(&ids);
+  *sold_out = 0;
+  for (size_t i = 0; i < count; i++) {
+    if (entries[i].sale.verdict == TIX_OK) {
+      tix_sql_array_add(&ids, entries[i].sale.purchase_id);
+      (*sold_out)++;
+    }
+  }
+  const char *values[] = {tix_sql_array_finish(&ids)};
+  PGresult *result = NULL;
+  int status =
+      values[0] != NULL ? tix_sql_run(conn, TIX_SQL_BATCH_COUNT_STORED, values, &result) : TIX_ENOMEM;
+  if (status == TIX_OK) {
+    *stored_out = atol(PQgetvalue(result, 0, 0));
+  }
+  PQclear(result);
+  tix_sql_array_free(&ids);
+  return status;
+}
+
+/* The connection broke after COMMIT was sent. A transaction lands whole or
+ * not at all, so the sold ids, looked up on a fresh connection, tell which:
+ * all there, the answers stand; none there, the batch runs again. */
+static batch_outcome resolve_commit(tix *db, tix_batch_entry *entries, size_t count,
+                                    const tix_event_state *event) {
+  PGconn *conn = NULL;
+  size_t sold = 0;
+  long stored = -1;
+  int status = tix_db_acquire(db, &conn);
+  if (status == TIX_OK) {
+    status = count_stored(conn, entries, count, &sold, &stored);
+  }
+  batch_outcome outcome = BATCH_COMMIT_UNKNOWN;
+  if (status == TIX_OK && stored == (long)sold) {
+    answer_decided(conn, entries, count, event);
+    outcome = BATCH_ANSWERED;
+  } else if (status == TIX_OK && stored == 0) {
+    outcome = BATCH_RETRY;
+  }
+  if (conn != NULL) {
+    tix_db_release(db, conn, tix_connection_lost(conn, status));
+  }
+  return outcome;
+}
+
+static void answer_commit_unknown(tix_batch_entry *entries, size_t count,
+                                  const tix_event_state *event) {
+  for (size_t i = 0; i < count; i++) {
+    int verdict = entries[i].sale.verdict;
+    if (verdict == TIX_OK || verdict == TIX_EUNIQUE) {
+      answer_unknown(&entries[i]);
+    } else {
+      answer_refusal(&entries[i], event);
+    }
+  }
+}
+
+/* ------------------------------------------------------------ the loop */
+
+/* One transaction on a pooled connection, resolved when COMMIT went silent. */
+static batch_outcome run_on_pool(tix *db, tix_batch_entry *entries, size_t count,
+                                 tix_batch_report *report) {
+  PGconn *conn = NULL;
+  int status = tix_db_acquire(db, &conn);
+  if (status != TIX_OK) {
+    answer_all(entries, count, status);
+    return BATCH_ANSWERED;
+  }
+  report->transactions++;
+  tix_event_state event;
+  batch_outcome outcome = run_transaction(conn, entries, count, &event);
+  tix_db_release(db, conn, PQstatus(conn) != CONNECTION_OK);
+  if (outcome == BATCH_COMMIT_UNKNOWN) {
+    outcome = resolve_commit(db, entries, count, &event);
+    if (outcome == BATCH_COMMIT_UNKNOWN) {
+      answer_commit_unknown(entries, count, &event);
+      outcome = BATCH_ANSWERED;
+    }
+  }
+  return outcome;
+}
+
+void tix_batch_commit(tix *db, tix_batch_entry *entries, size_t count, tix_batch_report *report) {
+  if (count == 0) {
+    return;
+  }
+  batch_outcome outcome = BATCH_RETRY;
+  for (int attempt = 0; attempt < BATCH_ATTEMPTS_MAX && outcome == BATCH_RETRY; attempt++) {
+    outcome = run_on_pool(db, entries, count, report);
+  }
+  if (outcome == BATCH_RETRY) {
+    tix_fail(TIX_EUNAVAILABLE, "lost the connection to the database during the purchase");
+    tix_fail_hint("Nothing was sold; try again.");
+    answer_all(entries, count, TIX_EUNAVAILABLE);
+  } else if (outcome == BATCH_SPLIT && count == 1) {
+    answer_all(entries, count, tix_last_diag()->status);
+  } else if (outcome == BATCH_SPLIT) {
+    /* Halves, in order, so earlier purchases keep their place in line. */
+    report->splits++;
+    size_t half = count / 2;
+    tix_batch_commit(db, entries, half, report);
+    tix_batch_commit(db, entries + half, count - half, report);
+  }
+}
