@@ -153,9 +153,8 @@ static int context_arrays(const tix_batch_entry *entries, size_t count, bool lim
       tix_sql_array_add(customers, entries[i].sale.customer);
     }
   }
-  return tix_sql_array_finish(ids) != NULL && tix_sql_array_finish(customers) != NULL
-             ? TIX_OK
-             : TIX_ENOMEM;
+  return tix_sql_array_finish(ids) != NULL && tix_sql_array_finish(customers) != NULL ? TIX_OK
+                                                                                      : TIX_ENOMEM;
 }
 
 /* Which ids are taken and, for a limited event, what each customer holds.
@@ -394,9 +393,11 @@ static batch_outcome commit_decided(PGconn *conn, tix_batch_entry *entries, size
     return BATCH_COMMIT_UNKNOWN;
   }
   if (status != TIX_OK || !all_stored) {
-    bool lost = tix_connection_lost(conn, status);
+    /* A lost connection or an id stored meanwhile: start again. Anything
+     * else the database refused: find the purchase it refused. */
+    bool again = tix_connection_lost(conn, status) || status == TIX_OK;
     tix_sql_rollback(conn);
-    return lost || !all_stored ? BATCH_RETRY : BATCH_SPLIT;
+    return again ? BATCH_RETRY : BATCH_SPLIT;
   }
   answer_decided(conn, entries, count, event);
   return BATCH_ANSWERED;
@@ -432,8 +433,8 @@ static int count_stored(PGconn *conn, const tix_batch_entry *entries, size_t cou
   }
   const char *values[] = {tix_sql_array_finish(&ids)};
   PGresult *result = NULL;
-  int status =
-      values[0] != NULL ? tix_sql_run(conn, TIX_SQL_BATCH_COUNT_STORED, values, &result) : TIX_ENOMEM;
+  int status = values[0] != NULL ? tix_sql_run(conn, TIX_SQL_BATCH_COUNT_STORED, values, &result)
+                                 : TIX_ENOMEM;
   if (status == TIX_OK) {
     *stored_out = atol(PQgetvalue(result, 0, 0));
   }

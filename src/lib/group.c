@@ -226,8 +226,8 @@ static void *committer_main(void *argument) {
 int tix_group_create(tix *db, const tix_options *options, tix_group **out) {
   *out = NULL;
   if (options->committers < 1 || options->committers > GROUP_COMMITTERS_MAX) {
-    return tix_fail(TIX_EINVAL, "committers must be between 1 and %d, not %d",
-                    GROUP_COMMITTERS_MAX, options->committers);
+    return tix_fail(TIX_EINVAL, "committers must be between 1 and %d, not %d", GROUP_COMMITTERS_MAX,
+                    options->committers);
   }
   if (options->queue_max < 1 || options->queue_max > GROUP_QUEUE_MAX) {
     return tix_fail(TIX_EINVAL, "the purchase queue must hold between 1 and %d, not %d",

@@ -18,8 +18,7 @@ int tix_group_create(tix *db, const tix_options *options, tix_group **out);
 /* Answers everything still queued, then stops the committers. */
 void tix_group_destroy(tix_group *group);
 /* Queues a checked, normalized sale; done is called once unless this fails. */
-int tix_group_submit(tix_group *group, const tix_sale *sale, tix_purchase_done done,
-                     void *context);
+int tix_group_submit(tix_group *group, const tix_sale *sale, tix_purchase_done done, void *context);
 void tix_group_stats_read(tix_group *group, tix_group_stats *out);
 
 #endif /* TIX_GROUP_H */

@@ -86,7 +86,8 @@ static int confirm_refused(PGconn *conn, const char *purchase_id, tix_purchase *
   int status = tix_purchase_load(conn, purchase_id, out);
   if (status == TIX_OK && strcmp(out->status, "expired") == 0) {
     int released = 0;
-    status = tix_holds_release_in_transaction(conn, out->event_id, purchase_id, 1, false, &released);
+    status =
+        tix_holds_release_in_transaction(conn, out->event_id, purchase_id, 1, false, &released);
   }
   if (status != TIX_OK || strcmp(out->status, "confirmed") == 0) {
     return status; /* confirming twice is fine */

@@ -25,10 +25,8 @@
 #define CONNECTION_RETRIES_MAX 1
 
 static const char *const strategy_names[TIX_STRATEGY_COUNT_] = {
-    [TIX_STRATEGY_LOCKING] = "locking",
-    [TIX_STRATEGY_OPTIMISTIC] = "optimistic",
-    [TIX_STRATEGY_ATOMIC] = "atomic",
-    [TIX_STRATEGY_SERIALIZABLE] = "serializable",
+    [TIX_STRATEGY_LOCKING] = "locking", [TIX_STRATEGY_OPTIMISTIC] = "optimistic",
+    [TIX_STRATEGY_ATOMIC] = "atomic",   [TIX_STRATEGY_SERIALIZABLE] = "serializable",
     [TIX_STRATEGY_GROUP] = "group",
 };
 

@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-int tix_holds_release_locked(PGconn *conn, const char *event_id, const char *purchase_id,
-                             int limit, int *released_out, tix_event_state *event) {
+int tix_holds_release_locked(PGconn *conn, const char *event_id, const char *purchase_id, int limit,
+                             int *released_out, tix_event_state *event) {
   char limit_text[16];
   snprintf(limit_text, sizeof limit_text, "%d", limit < TIX_RELEASE_MAX ? limit : TIX_RELEASE_MAX);
   const char *values[] = {event_id, purchase_id, limit_text};
@@ -42,10 +42,9 @@ int tix_holds_release_in_transaction(PGconn *conn, const char *event_id, const c
   const char *values[] = {event_id};
   int status = tix_sql_exec(conn, "BEGIN", 0, NULL, NULL);
   if (status == TIX_OK) {
-    status = tix_sql_run(conn,
-                         skip_locked ? TIX_SQL_EVENT_TRY_LOCK_FOR_RELEASE
-                                     : TIX_SQL_EVENT_LOCK_FOR_RELEASE,
-                         values, &locked);
+    status = tix_sql_run(
+        conn, skip_locked ? TIX_SQL_EVENT_TRY_LOCK_FOR_RELEASE : TIX_SQL_EVENT_LOCK_FOR_RELEASE,
+        values, &locked);
   }
   if (status != TIX_OK) {
     goto roll_back;

@@ -22,8 +22,8 @@
  * any) narrows it to one purchase.
  * released_out (may be NULL) gets how many purchases; event (may be NULL)
  * gets the new availability and version. */
-int tix_holds_release_locked(PGconn *conn, const char *event_id, const char *purchase_id,
-                             int limit, int *released_out, tix_event_state *event);
+int tix_holds_release_locked(PGconn *conn, const char *event_id, const char *purchase_id, int limit,
+                             int *released_out, tix_event_state *event);
 
 /* The same in a transaction of its own that locks the event row first; with
  * skip_locked it gives up (releasing nothing) when someone else holds it. */

@@ -23,20 +23,20 @@
 #define LIVE_PURCHASE "(status = 'confirmed' OR (status = 'held' AND expires_at > now()))"
 
 static const char *const statement_sql[TIX_STATEMENT_COUNT_] = {
-    [TIX_SQL_EVENT_GET] = "SELECT " TIX_EVENT_COLUMNS
-                          " FROM events WHERE id = $1::uuid AND deleted_at IS NULL",
+    [TIX_SQL_EVENT_GET] =
+        "SELECT " TIX_EVENT_COLUMNS " FROM events WHERE id = $1::uuid AND deleted_at IS NULL",
 
-    [TIX_SQL_EVENT_READ] = "SELECT " EVENT_STATE_COLUMNS
-                           " FROM events WHERE id = $1::uuid AND deleted_at IS NULL",
+    [TIX_SQL_EVENT_READ] =
+        "SELECT " EVENT_STATE_COLUMNS " FROM events WHERE id = $1::uuid AND deleted_at IS NULL",
     /* The seed's pattern: the strongest row lock, held to the end. */
     [TIX_SQL_EVENT_LOCK] = "SELECT " EVENT_STATE_COLUMNS
                            " FROM events WHERE id = $1::uuid AND deleted_at IS NULL FOR UPDATE",
     /* What the batch's UPDATE of the counter takes anyway: it does not
      * conflict with the FOR KEY SHARE of foreign-key checks, so inserts of
      * other events' purchases never wait on it. */
-    [TIX_SQL_EVENT_LOCK_FOR_BATCH] = "SELECT " EVENT_STATE_COLUMNS
-                                     " FROM events WHERE id = $1::uuid AND deleted_at IS NULL"
-                                     " FOR NO KEY UPDATE",
+    [TIX_SQL_EVENT_LOCK_FOR_BATCH] =
+        "SELECT " EVENT_STATE_COLUMNS " FROM events WHERE id = $1::uuid AND deleted_at IS NULL"
+        " FOR NO KEY UPDATE",
     [TIX_SQL_EVENT_LOCK_FOR_RELEASE] = "SELECT 1 FROM events WHERE id = $1::uuid FOR NO KEY UPDATE",
     [TIX_SQL_EVENT_TRY_LOCK_FOR_RELEASE] =
         "SELECT 1 FROM events WHERE id = $1::uuid FOR NO KEY UPDATE SKIP LOCKED",
@@ -147,25 +147,26 @@ static const char *const statement_sql[TIX_STATEMENT_COUNT_] = {
         "   FROM unnest($2::uuid[], $3::text[], $4::int[], $5::int[])"
         "        AS sale(id, customer, quantity, hold_seconds)"
         " ON CONFLICT (id) DO NOTHING"
-        " RETURNING id::text, coalesce(" TIX_SQL_TIMESTAMP("expires_at") ", ''),"
-        "           " TIX_SQL_TIMESTAMP("created_at"),
-    [TIX_SQL_BATCH_INSERT_TICKETS] =
-        "INSERT INTO tickets (event_id, purchase_id)"
-        " SELECT $1::uuid, sale.id"
-        "   FROM unnest($2::uuid[], $3::int[]) AS sale(id, quantity),"
-        "        generate_series(1, sale.quantity)"
-        " RETURNING purchase_id::text, id::text",
+        " RETURNING id::text, coalesce(" TIX_SQL_TIMESTAMP(
+            "expires_at") ", ''),"
+                          "           " TIX_SQL_TIMESTAMP("created_at"),
+    [TIX_SQL_BATCH_INSERT_TICKETS] = "INSERT INTO tickets (event_id, purchase_id)"
+                                     " SELECT $1::uuid, sale.id"
+                                     "   FROM unnest($2::uuid[], $3::int[]) AS sale(id, quantity),"
+                                     "        generate_series(1, sale.quantity)"
+                                     " RETURNING purchase_id::text, id::text",
     /* After a connection broke during COMMIT: did it land? A transaction is
      * all or nothing, so any one of its ids tells. */
     [TIX_SQL_BATCH_COUNT_STORED] = "SELECT count(*) FROM purchases WHERE id = ANY ($1::uuid[])",
 
     [TIX_SQL_PURCHASE_LOAD] = "SELECT " TIX_PURCHASE_COLUMNS ", "
-                              "       e.available_tickets + " TIX_SQL_LAPSED_TICKETS("e.id") ","
-                              "       t.id::text"
-                              "  FROM purchases p"
-                              "  JOIN events e ON e.id = p.event_id"
-                              "  LEFT JOIN tickets t ON t.purchase_id = p.id"
-                              " WHERE p.id = $1::uuid",
+                              "       e.available_tickets + " TIX_SQL_LAPSED_TICKETS(
+                                  "e.id") ","
+                                          "       t.id::text"
+                                          "  FROM purchases p"
+                                          "  JOIN events e ON e.id = p.event_id"
+                                          "  LEFT JOIN tickets t ON t.purchase_id = p.id"
+                                          " WHERE p.id = $1::uuid",
     [TIX_SQL_PURCHASE_STORED_REQUEST] = "SELECT p.event_id::text, p.customer, p.quantity,"
                                         "       p.hold_seconds"
                                         "  FROM purchases p WHERE p.id = $1::uuid",
@@ -214,8 +215,8 @@ int tix_statements_prepare(PGconn *conn, void *context) {
     statement_name((tix_statement)statement, name);
     sent = PQsendPrepare(conn, name, statement_sql[statement], 0, NULL) == 1;
   }
-  int status = sent && PQpipelineSync(conn) == 1 ? collect_prepared(conn)
-                                                  : tix_fail_from_result(conn, NULL);
+  int status =
+      sent && PQpipelineSync(conn) == 1 ? collect_prepared(conn) : tix_fail_from_result(conn, NULL);
   PQexitPipelineMode(conn);
   if (status != TIX_OK && !tix_status_is_connection_loss(status)) {
     /* A table or column the statements name is missing: the schema is

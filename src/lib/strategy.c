@@ -301,8 +301,9 @@ static void back_off(int attempt) {
 static int attempt_once(PGconn *conn, tix_strategy strategy, tix_sale *sale, tix_purchase *out,
                         bool released, attempt_next *next) {
   *next = released ? ATTEMPT_NO_RELEASE : ATTEMPT_DONE;
-  int status = strategy == TIX_STRATEGY_ATOMIC ? sell_atomic(conn, sale, out, next)
-                                         : sell_in_transaction(conn, strategy, sale, out, next);
+  int status = strategy == TIX_STRATEGY_ATOMIC
+                   ? sell_atomic(conn, sale, out, next)
+                   : sell_in_transaction(conn, strategy, sale, out, next);
   if (*next == ATTEMPT_NO_RELEASE) {
     *next = ATTEMPT_DONE;
   }
@@ -326,7 +327,8 @@ int tix_strategy_sell(PGconn *conn, tix_strategy strategy, tix_sale *sale, tix_p
     }
     if (status == TIX_OK && next == ATTEMPT_RELEASE_FIRST) {
       released = true;
-      status = tix_holds_release_in_transaction(conn, sale->event_id, NULL, TIX_RELEASE_MAX, false, &unused);
+      status = tix_holds_release_in_transaction(conn, sale->event_id, NULL, TIX_RELEASE_MAX, false,
+                                                &unused);
       if (status != TIX_OK) {
         return status;
       }

@@ -20,8 +20,8 @@
 #include <cmocka.h>
 
 #include "error.h"
-#include "sale.h"
 #include "purchase_fixture.h"
+#include "sale.h"
 #include "testdb.h"
 
 #define WAIT_FOR_BACKEND_MS 10000
@@ -31,7 +31,8 @@ static PGconn *admin;
 static tix *db;
 
 static const tix_strategy all_strategies[] = {TIX_STRATEGY_LOCKING, TIX_STRATEGY_OPTIMISTIC,
-                                              TIX_STRATEGY_ATOMIC, TIX_STRATEGY_SERIALIZABLE};
+                                              TIX_STRATEGY_ATOMIC, TIX_STRATEGY_SERIALIZABLE,
+                                              TIX_STRATEGY_GROUP};
 #define STRATEGY_COUNT (sizeof all_strategies / sizeof all_strategies[0])
 
 static int buy(tix_strategy strategy, const char *event_id, int quantity, const char *customer,
