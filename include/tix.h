@@ -280,6 +280,19 @@ int tix_event_input_check(const tix_event_input *input);
 int tix_event_patch_check(const tix_event_patch *patch);
 int tix_event_filter_check(const tix_event_filter *filter);
 
+/* The invariants of DESIGN §1 for one event, as the database holds them. */
+typedef struct tix_event_check {
+  long total_tickets;
+  long available_tickets;
+  long live_tickets;         /* valid tickets of held or confirmed purchases */
+  long incomplete_purchases; /* purchases not owning exactly quantity tickets */
+  long misvoided_tickets;    /* valid tickets of dead purchases, or voided of live ones */
+  bool ok;                   /* 0 <= available <= total == available + live, and no others */
+} tix_event_check;
+
+/* Counts what the invariants need in one consistent snapshot. */
+int tix_event_check_invariants(tix *db, const char *event_id, tix_event_check *out);
+
 /* ------------------------------------------------------------- purchases */
 
 typedef enum tix_strategy {

@@ -18,6 +18,7 @@ static const struct verb verbs[] = {
     {"event", cli_event, "create, list, show, update and cancel events"},
     {"buy", cli_buy, "buy or hold tickets for an event"},
     {"purchase", cli_purchase, "show, confirm or refund a purchase"},
+    {"bench", cli_bench, "measure purchases per second, strategy by strategy"},
 };
 
 static void print_help(FILE *stream) {
@@ -29,7 +30,7 @@ static void print_help(FILE *stream) {
   fprintf(stream, "\nThe database: DATABASE_URL, else DB_HOST/DB_PORT/DB_USERNAME/DB_PASSWORD/"
                   "DB_NAME,\nelse PG* variables, else an embedded cluster in $TIX_DATA "
                   "(default ./.tix).\n"
-                  "Exit codes: 0 done, 1 refused, 2 usage, 3 database unavailable.\n");
+                  "Exit codes: 0 done, 1 refused, 2 usage, 3 database unavailable, 4 try again.\n");
 }
 
 int main(int argc, char **argv) {

@@ -196,8 +196,8 @@ static int take_buy_option(int option, struct buy_arguments *arguments, char **a
   case OPTION_STRATEGY:
     if (tix_strategy_parse(optarg, &arguments->strategy) != TIX_OK) {
       return cli_usage_error("buy",
-                             "--strategy must be locking, optimistic, atomic or "
-                             "serializable, not \"%s\"",
+                             "--strategy must be locking, optimistic, atomic, "
+                             "serializable or group, not \"%s\"",
                              optarg);
     }
     return CLI_EXIT_DONE;

@@ -144,12 +144,13 @@ static void add_customer_tickets(tix_batch_entry *entries, size_t count, const c
   }
 }
 
-/* The ids of every entry and, when the event limits customers, their names. */
-static int context_arrays(const tix_batch_entry *entries, size_t count, bool limited,
-                          tix_sql_array *ids, tix_sql_array *customers) {
+/* The ids of every entry and the names of its customers, for the context
+ * read (a customer named twice is simply matched twice). */
+static int context_arrays(const tix_batch_entry *entries, size_t count, tix_sql_array *ids,
+                          tix_sql_array *customers) {
   for (size_t i = 0; i < count; i++) {
     tix_sql_array_add(ids, entries[i].sale.purchase_id);
-    if (limited && entries[i].sale.customer != NULL) {
+    if (entries[i].sale.customer != NULL) {
       tix_sql_array_add(customers, entries[i].sale.customer);
     }
   }
@@ -157,21 +158,11 @@ static int context_arrays(const tix_batch_entry *entries, size_t count, bool lim
                                                                                       : TIX_ENOMEM;
 }
 
-/* Which ids are taken and, for a limited event, what each customer holds.
- * Per customer the scan is linear, which only limited events with many
- * distinct customers in one batch pay for. */
-static int read_context(PGconn *conn, const char *event_id, bool limited, tix_batch_entry *entries,
-                        size_t count) {
-  tix_sql_array ids, customers;
-  tix_sql_array_init(&ids);
-  tix_sql_array_init(&customers);
-  PGresult *result = NULL;
-  int status = context_arrays(entries, count, limited, &ids, &customers);
-  if (status == TIX_OK) {
-    const char *values[] = {ids.text, event_id, customers.text};
-    status = tix_sql_run(conn, TIX_SQL_BATCH_CONTEXT, values, &result);
-  }
-  for (int row = 0; status == TIX_OK && row < PQntuples(result); row++) {
+/* Marks the entries whose ids are taken and what each customer holds.
+ * Per customer the scan is linear in the batch; only purchases with a
+ * customer pay for it. */
+static void apply_context(const PGresult *result, tix_batch_entry *entries, size_t count) {
+  for (int row = 0; row < PQntuples(result); row++) {
     if (PQgetisnull(result, row, 1)) {
       mark_id_taken(entries, count, PQgetvalue(result, row, 0));
     } else {
@@ -179,7 +170,59 @@ static int read_context(PGconn *conn, const char *event_id, bool limited, tix_ba
                            atoi(PQgetvalue(result, row, 1)));
     }
   }
-  PQclear(result);
+}
+
+/* Reads the results of the opening pipeline, in the order it was sent. */
+static int read_opening(PGconn *conn, tix_batch_entry *entries, size_t count,
+                        tix_event_state *event) {
+  PGresult *result = NULL;
+  int status = tix_pipeline_next(conn, NULL); /* BEGIN */
+  if (status == TIX_OK) {
+    status = tix_pipeline_next(conn, &result);
+  }
+  if (status == TIX_OK) {
+    tix_event_state_from_result(result, event);
+    PQclear(result);
+    status = tix_pipeline_next(conn, &result);
+  }
+  if (status == TIX_OK) {
+    tix_holds_release_read(result, TIX_RELEASE_MAX, NULL, event);
+    PQclear(result);
+    status = tix_pipeline_next(conn, &result);
+  }
+  if (status == TIX_OK) {
+    apply_context(result, entries, count);
+    PQclear(result);
+  }
+  return status;
+}
+
+/* One round trip: BEGIN, the event row locked, its lapsed holds released,
+ * and which ids are taken and what the customers hold. The transaction is
+ * left open. */
+static int open_and_read(PGconn *conn, tix_batch_entry *entries, size_t count,
+                         tix_event_state *event) {
+  const char *event_id = entries[0].sale.event_id;
+  tix_sql_array ids, customers;
+  tix_sql_array_init(&ids);
+  tix_sql_array_init(&customers);
+  tix_release_values release;
+  tix_holds_release_values(event_id, NULL, TIX_RELEASE_MAX, &release);
+  const char *lock_values[] = {event_id};
+  int status = context_arrays(entries, count, &ids, &customers);
+  if (status == TIX_OK) {
+    status = tix_pipeline_enter(conn);
+  }
+  if (status == TIX_OK) {
+    const char *context_values[] = {ids.text, event_id, customers.text};
+    bool sent = tix_pipeline_send_command(conn, "BEGIN") == TIX_OK &&
+                tix_pipeline_send(conn, TIX_SQL_EVENT_LOCK_FOR_BATCH, lock_values) == TIX_OK &&
+                tix_pipeline_send(conn, TIX_SQL_HOLDS_RELEASE_LAPSED, release.values) == TIX_OK &&
+                tix_pipeline_send(conn, TIX_SQL_BATCH_CONTEXT, context_values) == TIX_OK &&
+                tix_pipeline_sync(conn) == TIX_OK;
+    status = sent ? read_opening(conn, entries, count, event) : tix_last_diag()->status;
+    tix_pipeline_exit(conn);
+  }
   tix_sql_array_free(&ids);
   tix_sql_array_free(&customers);
   return status;
@@ -187,14 +230,40 @@ static int read_context(PGconn *conn, const char *event_id, bool limited, tix_ba
 
 /* --------------------------------------------------------------- writes */
 
-static int take_tickets(PGconn *conn, const char *event_id, int tickets) {
-  char total[16];
-  snprintf(total, sizeof total, "%d", tickets);
-  const char *values[] = {event_id, total};
-  return tix_sql_run(conn, TIX_SQL_BATCH_TAKE_TICKETS, values, NULL);
+/* The sold purchases as array parameters, in the order of the sold index. */
+typedef struct sale_arrays {
+  tix_sql_array ids, customers, quantities, holds;
+  char tickets[16]; /* all of them: what the counter loses */
+} sale_arrays;
+
+static int sale_arrays_build(const sold_index *sold, sale_arrays *arrays) {
+  tix_sql_array_init(&arrays->ids);
+  tix_sql_array_init(&arrays->customers);
+  tix_sql_array_init(&arrays->quantities);
+  tix_sql_array_init(&arrays->holds);
+  int tickets = 0;
+  for (size_t i = 0; i < sold->count; i++) {
+    const tix_sale *sale = &sold->entries[i]->sale;
+    tix_sql_array_add(&arrays->ids, sale->purchase_id);
+    tix_sql_array_add(&arrays->customers, sale->customer);
+    tix_sql_array_add_int(&arrays->quantities, sale->quantity);
+    tix_sql_array_add_int(&arrays->holds, sale->hold_seconds);
+    tickets += sale->quantity;
+  }
+  snprintf(arrays->tickets, sizeof arrays->tickets, "%d", tickets);
+  bool built = tix_sql_array_finish(&arrays->ids) && tix_sql_array_finish(&arrays->customers) &&
+               tix_sql_array_finish(&arrays->quantities) && tix_sql_array_finish(&arrays->holds);
+  return built ? TIX_OK : TIX_ENOMEM;
 }
 
-/* Fills each sold entry's purchase from its sale and its inserted row. */
+static void sale_arrays_free(sale_arrays *arrays) {
+  tix_sql_array_free(&arrays->ids);
+  tix_sql_array_free(&arrays->customers);
+  tix_sql_array_free(&arrays->quantities);
+  tix_sql_array_free(&arrays->holds);
+}
+
+/* Fills a sold entry's purchase from its sale and its inserted row. */
 static void fill_purchase(tix_batch_entry *entry, const PGresult *result, int row) {
   tix_purchase *purchase = &entry->purchase;
   tix_sale_identify(&entry->sale, purchase);
@@ -205,41 +274,13 @@ static void fill_purchase(tix_batch_entry *entry, const PGresult *result, int ro
   purchase->available_tickets = entry->sale.available_after;
 }
 
-/* Inserts the sold purchases. *all_stored is false when ON CONFLICT skipped
- * one: an id someone else stored after the context was read. */
-static int insert_purchases(PGconn *conn, const char *event_id, const sold_index *sold,
-                            bool *all_stored) {
-  tix_sql_array ids, customers, quantities, holds;
-  tix_sql_array_init(&ids);
-  tix_sql_array_init(&customers);
-  tix_sql_array_init(&quantities);
-  tix_sql_array_init(&holds);
-  for (size_t i = 0; i < sold->count; i++) {
-    const tix_sale *sale = &sold->entries[i]->sale;
-    tix_sql_array_add(&ids, sale->purchase_id);
-    tix_sql_array_add(&customers, sale->customer);
-    tix_sql_array_add_int(&quantities, sale->quantity);
-    tix_sql_array_add_int(&holds, sale->hold_seconds);
-  }
-  const char *values[] = {event_id, tix_sql_array_finish(&ids), tix_sql_array_finish(&customers),
-                          tix_sql_array_finish(&quantities), tix_sql_array_finish(&holds)};
-  PGresult *result = NULL;
-  int status = values[1] && values[2] && values[3] && values[4]
-                   ? tix_sql_run(conn, TIX_SQL_BATCH_INSERT_PURCHASES, values, &result)
-                   : TIX_ENOMEM;
-  *all_stored = status == TIX_OK && (size_t)PQntuples(result) == sold->count;
-  for (int row = 0; *all_stored && row < PQntuples(result); row++) {
+static void fill_purchases(const PGresult *result, const sold_index *sold) {
+  for (int row = 0; row < PQntuples(result); row++) {
     tix_batch_entry *entry = sold_index_find(sold, PQgetvalue(result, row, 0));
     if (entry != NULL) {
       fill_purchase(entry, result, row);
     }
   }
-  PQclear(result);
-  tix_sql_array_free(&ids);
-  tix_sql_array_free(&customers);
-  tix_sql_array_free(&quantities);
-  tix_sql_array_free(&holds);
-  return status;
 }
 
 static int allocate_tickets(const sold_index *sold) {
@@ -277,42 +318,51 @@ static int distribute_tickets(const PGresult *result, const sold_index *sold) {
   return status;
 }
 
-static int insert_tickets(PGconn *conn, const char *event_id, const sold_index *sold) {
-  tix_sql_array ids, quantities;
-  tix_sql_array_init(&ids);
-  tix_sql_array_init(&quantities);
-  for (size_t i = 0; i < sold->count; i++) {
-    tix_sql_array_add(&ids, sold->entries[i]->sale.purchase_id);
-    tix_sql_array_add_int(&quantities, sold->entries[i]->sale.quantity);
-  }
-  const char *values[] = {event_id, tix_sql_array_finish(&ids), tix_sql_array_finish(&quantities)};
+/* Reads the closing pipeline's results, in the order it was sent. */
+static int read_writes(PGconn *conn, const sold_index *sold) {
   PGresult *result = NULL;
-  int status = values[1] && values[2]
-                   ? tix_sql_run(conn, TIX_SQL_BATCH_INSERT_TICKETS, values, &result)
-                   : TIX_ENOMEM;
+  int status = tix_pipeline_next(conn, NULL); /* the counter */
+  if (status == TIX_OK) {
+    status = tix_pipeline_next(conn, &result);
+  }
+  if (status == TIX_OK) {
+    fill_purchases(result, sold);
+    PQclear(result);
+    status = tix_pipeline_next(conn, &result);
+  }
   if (status == TIX_OK) {
     status = distribute_tickets(result, sold);
+    PQclear(result);
   }
-  PQclear(result);
-  tix_sql_array_free(&ids);
-  tix_sql_array_free(&quantities);
-  return status;
+  int committed = tix_pipeline_next(conn, NULL);
+  return status != TIX_OK ? status : committed;
 }
 
-/* The counter once, the purchases once, the tickets once. */
-static int write_sales(PGconn *conn, const char *event_id, const sold_index *sold,
-                       bool *all_stored) {
-  int tickets = 0;
-  for (size_t i = 0; i < sold->count; i++) {
-    tickets += sold->entries[i]->sale.quantity;
-  }
-  int status = take_tickets(conn, event_id, tickets);
+/* One round trip: the counter once, all purchases, all tickets, COMMIT.
+ * *commit_sent says whether COMMIT reached the wire: from then on a broken
+ * connection leaves the outcome unknown. */
+static int write_and_commit(PGconn *conn, const char *event_id, const sold_index *sold,
+                            bool *commit_sent) {
+  sale_arrays arrays;
+  *commit_sent = false;
+  int status = sale_arrays_build(sold, &arrays);
   if (status == TIX_OK) {
-    status = insert_purchases(conn, event_id, sold, all_stored);
+    status = tix_pipeline_enter(conn);
   }
-  if (status == TIX_OK && *all_stored) {
-    status = insert_tickets(conn, event_id, sold);
+  if (status == TIX_OK) {
+    const char *take[] = {event_id, arrays.tickets};
+    const char *purchases[] = {event_id, arrays.ids.text, arrays.customers.text,
+                               arrays.quantities.text, arrays.holds.text};
+    const char *tickets[] = {event_id, arrays.ids.text, arrays.quantities.text};
+    *commit_sent = tix_pipeline_send(conn, TIX_SQL_BATCH_TAKE_TICKETS, take) == TIX_OK &&
+                   tix_pipeline_send(conn, TIX_SQL_BATCH_INSERT_PURCHASES, purchases) == TIX_OK &&
+                   tix_pipeline_send(conn, TIX_SQL_BATCH_INSERT_TICKETS, tickets) == TIX_OK &&
+                   tix_pipeline_send_command(conn, "COMMIT") == TIX_OK &&
+                   tix_pipeline_sync(conn) == TIX_OK;
+    status = *commit_sent ? read_writes(conn, sold) : tix_last_diag()->status;
+    tix_pipeline_exit(conn);
   }
+  sale_arrays_free(&arrays);
   return status;
 }
 
@@ -330,26 +380,14 @@ static void reset_entries(tix_batch_entry *entries, size_t count) {
   }
 }
 
-/* BEGIN, the event locked, its lapsed holds released, the context read and
- * every entry decided. The transaction is left open for the caller. */
+/* The transaction opened, the context read and every entry decided. */
 static int open_and_decide(PGconn *conn, tix_batch_entry *entries, size_t count,
                            tix_event_state *event) {
-  const char *event_id = entries[0].sale.event_id;
-  int status = tix_sql_exec(conn, "BEGIN", 0, NULL, NULL);
-  if (status == TIX_OK) {
-    status = tix_event_state_read(conn, TIX_SQL_EVENT_LOCK_FOR_BATCH, event_id, event);
-  }
-  if (status == TIX_OK && event->found && !event->cancelled) {
-    status = tix_holds_release_locked(conn, event_id, NULL, TIX_RELEASE_MAX, NULL, event);
-  }
-  if (status == TIX_OK && event->found) {
-    status = read_context(conn, event_id, event->max_per_customer > 0, entries, count);
-  }
+  int status = open_and_read(conn, entries, count, event);
   if (status != TIX_OK) {
     return status;
   }
-  tix_sale *sales = NULL; /* tix_sales_decide wants them side by side */
-  sales = calloc(count, sizeof *sales);
+  tix_sale *sales = calloc(count, sizeof *sales); /* tix_sales_decide wants them side by side */
   if (sales == NULL) {
     return tix_fail(TIX_ENOMEM, "out of memory for a batch of %zu purchases", count);
   }
@@ -375,27 +413,31 @@ static void answer_decided(PGconn *conn, tix_batch_entry *entries, size_t count,
   answer_existing_ids(conn, entries, count);
 }
 
+static bool is_purchase_id_taken(int status) {
+  return status == TIX_EUNIQUE && strcmp(tix_last_diag()->constraint, "purchases_pkey") == 0;
+}
+
 /* Writes and commits what was decided. */
 static batch_outcome commit_decided(PGconn *conn, tix_batch_entry *entries, size_t count,
                                     const tix_event_state *event) {
   sold_index sold = {0};
-  bool all_stored = true;
+  bool commit_sent = false;
   int status = sold_index_build(entries, count, &sold);
   if (status == TIX_OK && sold.count > 0) {
-    status = write_sales(conn, entries[0].sale.event_id, &sold, &all_stored);
-  }
-  bool commit_sent = status == TIX_OK && all_stored;
-  if (commit_sent) {
+    status = write_and_commit(conn, entries[0].sale.event_id, &sold, &commit_sent);
+  } else if (status == TIX_OK) { /* nothing sold; released holds stay released */
+    commit_sent = true;
     status = tix_sql_exec(conn, "COMMIT", 0, NULL, NULL);
   }
   free(sold.entries);
   if (commit_sent && tix_connection_lost(conn, status)) {
     return BATCH_COMMIT_UNKNOWN;
   }
-  if (status != TIX_OK || !all_stored) {
-    /* A lost connection or an id stored meanwhile: start again. Anything
-     * else the database refused: find the purchase it refused. */
-    bool again = tix_connection_lost(conn, status) || status == TIX_OK;
+  if (status != TIX_OK) {
+    /* A lost connection before COMMIT, or an id stored meanwhile by someone
+     * else: start again. Anything else the database refused: find the
+     * purchase it refused. */
+    bool again = tix_connection_lost(conn, status) || is_purchase_id_taken(status);
     tix_sql_rollback(conn);
     return again ? BATCH_RETRY : BATCH_SPLIT;
   }
@@ -443,6 +485,23 @@ static int count_stored(PGconn *conn, const tix_batch_entry *entries, size_t cou
   return status;
 }
 
+/* The batch committed but its answers may not have arrived: each sold
+ * purchase is read back as stored. */
+static void reload_sold(PGconn *conn, tix_batch_entry *entries, size_t count) {
+  for (size_t i = 0; i < count; i++) {
+    tix_batch_entry *entry = &entries[i];
+    if (entry->sale.verdict != TIX_OK) {
+      continue;
+    }
+    tix_purchase_free(&entry->purchase);
+    tix_purchase_reset(&entry->purchase);
+    int status = tix_purchase_load(conn, entry->sale.purchase_id, &entry->purchase);
+    if (status != TIX_OK) {
+      answer_failure(entry, status);
+    }
+  }
+}
+
 /* The connection broke after COMMIT was sent. A transaction lands whole or
  * not at all, so the sold ids, looked up on a fresh connection, tell which:
  * all there, the answers stand; none there, the batch runs again. */
@@ -457,6 +516,7 @@ static batch_outcome resolve_commit(tix *db, tix_batch_entry *entries, size_t co
   }
   batch_outcome outcome = BATCH_COMMIT_UNKNOWN;
   if (status == TIX_OK && stored == (long)sold) {
+    reload_sold(conn, entries, count);
     answer_decided(conn, entries, count, event);
     outcome = BATCH_ANSWERED;
   } else if (status == TIX_OK && stored == 0) {

@@ -159,9 +159,14 @@ int tix_event_state_read(PGconn *conn, tix_statement statement, const char *even
   PGresult *result = NULL;
   const char *values[] = {event_id};
   int status = tix_sql_run(conn, statement, values, &result);
-  if (status != TIX_OK) {
-    return status;
+  if (status == TIX_OK) {
+    tix_event_state_from_result(result, out);
   }
+  PQclear(result);
+  return status;
+}
+
+void tix_event_state_from_result(const PGresult *result, tix_event_state *out) {
   *out = (tix_event_state){.found = PQntuples(result) == 1};
   if (out->found) {
     out->available = atoi(PQgetvalue(result, 0, 0));
@@ -169,6 +174,4 @@ int tix_event_state_read(PGconn *conn, tix_statement statement, const char *even
     out->cancelled = PQgetvalue(result, 0, 2)[0] == 't';
     out->max_per_customer = atoi(PQgetvalue(result, 0, 3));
   }
-  PQclear(result);
-  return TIX_OK;
 }

@@ -47,6 +47,8 @@ int tix_uuid_check(const char *text, const char *what);
 /* Checks a purchase id argument and copies it in lower case. */
 int tix_purchase_check_id(const char *purchase_id, char id_out[TIX_UUID_SIZE]);
 
+/* Fills out from a result of one of the TIX_SQL_EVENT_READ/LOCK… statements. */
+void tix_event_state_from_result(const PGresult *result, tix_event_state *out);
 /* Reads an event's state with one of the TIX_SQL_EVENT_READ/LOCK… statements. */
 int tix_event_state_read(PGconn *conn, tix_statement statement, const char *event_id,
                          tix_event_state *out);

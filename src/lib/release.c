@@ -10,16 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-int tix_holds_release_locked(PGconn *conn, const char *event_id, const char *purchase_id, int limit,
-                             int *released_out, tix_event_state *event) {
-  char limit_text[16];
-  snprintf(limit_text, sizeof limit_text, "%d", limit < TIX_RELEASE_MAX ? limit : TIX_RELEASE_MAX);
-  const char *values[] = {event_id, purchase_id, limit_text};
-  PGresult *result = NULL;
-  int status = tix_sql_run(conn, TIX_SQL_HOLDS_RELEASE_LAPSED, values, &result);
-  if (status != TIX_OK) {
-    return status;
-  }
+void tix_holds_release_values(const char *event_id, const char *purchase_id, int limit,
+                              tix_release_values *out) {
+  snprintf(out->limit, sizeof out->limit, "%d", limit < TIX_RELEASE_MAX ? limit : TIX_RELEASE_MAX);
+  out->values[0] = event_id;
+  out->values[1] = purchase_id;
+  out->values[2] = out->limit;
+}
+
+void tix_holds_release_read(const PGresult *result, int limit, int *released_out,
+                            tix_event_state *event) {
   int released = atoi(PQgetvalue(result, 0, 0));
   if (released_out != NULL) {
     *released_out = released;
@@ -31,8 +31,21 @@ int tix_holds_release_locked(PGconn *conn, const char *event_id, const char *pur
   if (event != NULL) {
     event->lapsed_holds = released == limit; /* there may be more */
   }
+}
+
+int tix_holds_release_locked(PGconn *conn, const char *event_id, const char *purchase_id, int limit,
+                             int *released_out, tix_event_state *event) {
+  tix_release_values release;
+  tix_holds_release_values(event_id, purchase_id, limit, &release);
+  PGresult *result = NULL;
+  int status = tix_sql_run(conn, TIX_SQL_HOLDS_RELEASE_LAPSED, release.values, &result);
+  if (status == TIX_OK) {
+    tix_holds_release_read(result, limit, released_out, event);
+  } else if (released_out != NULL) {
+    *released_out = 0;
+  }
   PQclear(result);
-  return TIX_OK;
+  return status;
 }
 
 int tix_holds_release_in_transaction(PGconn *conn, const char *event_id, const char *purchase_id,

@@ -25,6 +25,17 @@
 int tix_holds_release_locked(PGconn *conn, const char *event_id, const char *purchase_id, int limit,
                              int *released_out, tix_event_state *event);
 
+/* The parameters of TIX_SQL_HOLDS_RELEASE_LAPSED, for a caller that sends it
+ * itself (a pipeline), and the reader of its result. */
+typedef struct tix_release_values {
+  char limit[16];
+  const char *values[3];
+} tix_release_values;
+void tix_holds_release_values(const char *event_id, const char *purchase_id, int limit,
+                              tix_release_values *out);
+void tix_holds_release_read(const PGresult *result, int limit, int *released_out,
+                            tix_event_state *event);
+
 /* The same in a transaction of its own that locks the event row first; with
  * skip_locked it gives up (releasing nothing) when someone else holds it. */
 int tix_holds_release_in_transaction(PGconn *conn, const char *event_id, const char *purchase_id,

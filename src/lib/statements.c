@@ -135,8 +135,9 @@ static const char *const statement_sql[TIX_STATEMENT_COUNT_] = {
     [TIX_SQL_BATCH_TAKE_TICKETS] =
         "UPDATE events SET available_tickets = available_tickets - $2::int, version = version + 1"
         " WHERE id = $1::uuid RETURNING available_tickets",
-    /* ON CONFLICT is the safety net for an id another process stored after
-     * the context was read: the batch sees a row missing and decides again. */
+    /* No ON CONFLICT: an id someone else stored after the context was read
+     * fails the statement (23505) and with it the batch, which runs again
+     * and then finds the id. */
     [TIX_SQL_BATCH_INSERT_PURCHASES] =
         "INSERT INTO purchases (id, event_id, customer, quantity, status, expires_at, hold_seconds)"
         " SELECT sale.id, $1::uuid, sale.customer, sale.quantity,"
@@ -146,7 +147,6 @@ static const char *const statement_sql[TIX_STATEMENT_COUNT_] = {
         "        sale.hold_seconds"
         "   FROM unnest($2::uuid[], $3::text[], $4::int[], $5::int[])"
         "        AS sale(id, customer, quantity, hold_seconds)"
-        " ON CONFLICT (id) DO NOTHING"
         " RETURNING id::text, coalesce(" TIX_SQL_TIMESTAMP(
             "expires_at") ", ''),"
                           "           " TIX_SQL_TIMESTAMP("created_at"),
@@ -239,4 +239,62 @@ int tix_sql_run(PGconn *conn, tix_statement statement, const char *const *values
   PGresult *result =
       PQexecPrepared(conn, name, statement_parameters[statement], values, NULL, NULL, 0);
   return tix_sql_result(conn, result, result_out);
+}
+
+/* ------------------------------------------------------------ pipelines */
+
+/* Results a pipeline may leave unread: its statements, their terminators
+ * and the sync. */
+#define PIPELINE_RESULTS_MAX 64
+
+int tix_pipeline_enter(PGconn *conn) {
+  return PQenterPipelineMode(conn) == 1 ? TIX_OK : tix_fail_from_result(conn, NULL);
+}
+
+int tix_pipeline_send(PGconn *conn, tix_statement statement, const char *const *values) {
+  assert(statement >= 0 && statement < TIX_STATEMENT_COUNT_);
+  char name[16];
+  statement_name(statement, name);
+  int sent =
+      PQsendQueryPrepared(conn, name, statement_parameters[statement], values, NULL, NULL, 0);
+  return sent == 1 ? TIX_OK : tix_fail_from_result(conn, NULL);
+}
+
+int tix_pipeline_send_command(PGconn *conn, const char *command) {
+  int sent = PQsendQueryParams(conn, command, 0, NULL, NULL, NULL, NULL, 0);
+  return sent == 1 ? TIX_OK : tix_fail_from_result(conn, NULL);
+}
+
+int tix_pipeline_sync(PGconn *conn) {
+  return PQpipelineSync(conn) == 1 ? TIX_OK : tix_fail_from_result(conn, NULL);
+}
+
+int tix_pipeline_next(PGconn *conn, PGresult **result_out) {
+  if (result_out != NULL) {
+    *result_out = NULL;
+  }
+  PGresult *result = PQgetResult(conn);
+  if (result == NULL) {
+    return tix_fail_from_result(conn, NULL);
+  }
+  if (PQresultStatus(result) == PGRES_PIPELINE_ABORTED) {
+    PQclear(result);
+    PQclear(PQgetResult(conn)); /* the statement's terminating NULL */
+    return TIX_ECANCELED;       /* the failure that aborted it is already reported */
+  }
+  int status = tix_sql_result(conn, result, result_out);
+  PQclear(PQgetResult(conn));
+  return status;
+}
+
+void tix_pipeline_exit(PGconn *conn) {
+  for (int read = 0; read < PIPELINE_RESULTS_MAX && PQstatus(conn) == CONNECTION_OK; read++) {
+    PGresult *result = PQgetResult(conn);
+    bool synced = result != NULL && PQresultStatus(result) == PGRES_PIPELINE_SYNC;
+    PQclear(result);
+    if (synced) {
+      break;
+    }
+  }
+  PQexitPipelineMode(conn);
 }

@@ -49,4 +49,19 @@ int tix_statements_prepare(PGconn *conn, void *context);
 int tix_sql_run(PGconn *conn, tix_statement statement, const char *const *values,
                 PGresult **result_out);
 
+/* A pipeline (libpq's pipeline mode): statements sent together and their
+ * results read back in order, one round trip for all of them. An error ends
+ * the pipeline's work: the statements after it are skipped by the server
+ * and tix_pipeline_next reports them as TIX_ECANCELED. */
+int tix_pipeline_enter(PGconn *conn);
+int tix_pipeline_send(PGconn *conn, tix_statement statement, const char *const *values);
+/* A command without parameters (BEGIN, COMMIT). */
+int tix_pipeline_send_command(PGconn *conn, const char *command);
+/* Marks the end of what was sent and flushes it to the server. */
+int tix_pipeline_sync(PGconn *conn);
+/* The next statement's result, checked like tix_sql_exec's. */
+int tix_pipeline_next(PGconn *conn, PGresult **result_out);
+/* Reads whatever is left up to the sync and leaves pipeline mode. */
+void tix_pipeline_exit(PGconn *conn);
+
 #endif /* TIX_STATEMENTS_H */
