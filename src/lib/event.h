@@ -33,6 +33,21 @@
 // clang-format on
 #define TIX_EVENT_COLUMN_COUNT 10
 
+/* The longest full-text query a listing accepts. */
+#define TIX_EVENT_QUERY_MAX_BYTES 1000
+
+/* An empty string means "not given", as an empty query parameter does. */
+static inline const char *tix_event_given(const char *text) {
+  return text != NULL && text[0] != '\0' ? text : NULL;
+}
+
+/* TIX_EINVAL with a message fit for a person unless event_id is a UUID. */
+int tix_event_id_check(const char *event_id);
+/* A listing's cursor: base64url("<date>|<id>") of the last row of a page. */
+int tix_event_cursor_encode(const tix_event *last, char cursor[TIX_CURSOR_SIZE]);
+int tix_event_cursor_decode(const char *cursor, char date[TIX_TIMESTAMP_SIZE],
+                            char id[TIX_UUID_SIZE]);
+
 /* Fills out from row of a result that selected TIX_EVENT_COLUMNS first. */
 void tix_event_read(const PGresult *result, int row, tix_event *out);
 
