@@ -114,12 +114,14 @@ static int sold_index_build(tix_batch_entry *entries, size_t count, sold_index *
   return TIX_OK;
 }
 
+static int compare_id_to_entry(const void *key, const void *element) {
+  const tix_batch_entry *const *entry = element;
+  return strcmp(key, (*entry)->sale.purchase_id);
+}
+
 static tix_batch_entry *sold_index_find(const sold_index *index, const char *purchase_id) {
-  tix_batch_entry key_entry;
-  tix_text_copy(key_entry.sale.purchase_id, sizeof key_entry.sale.purchase_id, purchase_id);
-  const tix_batch_entry *key = &key_entry;
-  tix_batch_entry **found =
-      bsearch(&key, index->entries, index->count, sizeof *index->entries, compare_entry_ids);
+  tix_batch_entry **found = bsearch(purchase_id, index->entries, index->count,
+                                    sizeof *index->entries, compare_id_to_entry);
   return found != NULL ? *found : NULL;
 }
 
