@@ -154,36 +154,48 @@ static void answer_requests(tix_batch_entry *entries, group_request *requests) {
   }
 }
 
-/* Commits one batch and answers each of its requests, freeing them. */
-static void commit_batch(tix_group *group, group_request *requests, int count,
-                         tix_batch_report *report) {
+static void count_batch(tix_group *group, int count, const tix_batch_report *report) {
+  pthread_mutex_lock(&group->mutex);
+  group->purchases += (uint64_t)count;
+  group->batches += (uint64_t)report->transactions;
+  pthread_mutex_unlock(&group->mutex);
+}
+
+/* Out of memory for the batch itself: every purchase hears so. */
+static void answer_out_of_memory(group_request *requests, int count) {
+  tix_fail(TIX_ENOMEM, "out of memory for a batch of %d purchases", count);
+  tix_diag diag = *tix_last_diag();
+  for (group_request *request = requests; request != NULL;) {
+    group_request *next = request->next;
+    tix_purchase purchase;
+    tix_purchase_reset(&purchase);
+    tix_sale_identify(&request->sale, &purchase);
+    request->done(request->context, TIX_ENOMEM, &purchase, &diag);
+    free(request);
+    request = next;
+  }
+}
+
+/* Commits one batch and answers each of its requests, freeing them. The
+ * figures are counted before the answers go out, so a caller that got its
+ * answer sees its batch in tix_group_stats_get. */
+static void commit_batch(tix_group *group, group_request *requests, int count) {
   tix_batch_entry *entries = calloc((size_t)count, sizeof *entries);
+  if (entries == NULL) {
+    answer_out_of_memory(requests, count);
+    return;
+  }
   size_t index = 0;
-  for (group_request *request = requests; entries != NULL && request != NULL;
-       request = request->next) {
+  for (group_request *request = requests; request != NULL; request = request->next) {
     entries[index].sale = request->sale;
     tix_purchase_reset(&entries[index].purchase);
     index++;
   }
-  if (entries != NULL) {
-    tix_batch_commit(group->db, entries, (size_t)count, report);
-    answer_requests(entries, requests);
-    free(entries);
-    return;
-  }
-  /* Out of memory for the batch itself: every purchase hears so. */
-  tix_fail(TIX_ENOMEM, "out of memory for a batch of %d purchases", count);
-  tix_batch_entry failed;
-  for (group_request *request = requests; request != NULL;) {
-    group_request *next = request->next;
-    failed = (tix_batch_entry){.sale = request->sale, .status = TIX_ENOMEM};
-    failed.diag = *tix_last_diag();
-    tix_purchase_reset(&failed.purchase);
-    tix_sale_identify(&request->sale, &failed.purchase);
-    request->done(request->context, TIX_ENOMEM, &failed.purchase, &failed.diag);
-    free(request);
-    request = next;
-  }
+  tix_batch_report report = {0};
+  tix_batch_commit(group->db, entries, (size_t)count, &report);
+  count_batch(group, count, &report);
+  answer_requests(entries, requests);
+  free(entries);
 }
 
 /* Called with the mutex held after a batch of queue was answered. */
@@ -210,11 +222,8 @@ static void *committer_main(void *argument) {
     int count = 0;
     group_request *requests = queue_take_batch(group, queue, &count);
     pthread_mutex_unlock(&group->mutex);
-    tix_batch_report report = {0};
-    commit_batch(group, requests, count, &report);
+    commit_batch(group, requests, count);
     pthread_mutex_lock(&group->mutex);
-    group->purchases += (uint64_t)count;
-    group->batches += (uint64_t)report.transactions;
     queue_finish_batch(group, queue);
   }
   pthread_mutex_unlock(&group->mutex);
