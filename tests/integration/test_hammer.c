@@ -33,6 +33,7 @@
 #define HAMMER_ATTEMPTS_MAX 5000 /* per thread: a bound, never reached */
 #define MIXED_DURATION_MS   2200 /* long enough for 1 s holds to expire mid-run */
 #define MIXED_OWN_MAX       64   /* purchases a mixed thread remembers for refunds */
+#define SWEEP_INTERVAL_MS   5    /* often: a sweep skips the event while a buyer locks it */
 #define SAME_ID_THREADS     8
 #define LIMIT_THREADS       20
 #define LIMIT_THREADS_MIN   8 /* twice the limit: the race past it stays real */
@@ -200,7 +201,7 @@ static void *sweep_until_done(void *argument) {
     if (status != TIX_OK) {
       unexpected(hammer, "sweep", status);
     }
-    usleep(20 * 1000);
+    usleep(SWEEP_INTERVAL_MS * 1000);
   }
   return NULL;
 }
