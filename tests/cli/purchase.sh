@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # purchase.sh — `tix buy` and `tix purchase show|confirm|refund` driven as a
 # user would: buying (human and --json), replaying a purchase id, holding and
-# confirming, an expired hold, refunding twice, every strategy, the refusals
-# (sold out, limit, conflict, unknown id: exit 1) and the usage errors
-# (exit 2, before any database). Needs TIX (the built tix), TIX_SOURCE_ROOT
-# and TIX_TEST_ADMIN_URL (tests/harness/pg-cluster); makes and drops a
-# database of its own in that cluster.
+# confirming, an expired hold, refunding twice, the refusals (sold out,
+# limit, conflict, unknown id: exit 1), the usage errors (exit 2, before any
+# database), and every strategy really used: the statements each `tix buy`
+# ran, read in the server's log, are that strategy's. Needs TIX (the built
+# tix), TIX_SOURCE_ROOT, TIX_TEST_ADMIN_URL and TIX_TEST_CLUSTER_DIR
+# (tests/harness/pg-cluster); makes and drops a database of its own in that
+# cluster.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 database="cli_purchase_$$"
@@ -72,11 +74,7 @@ expect 1 buy "$show" --quantity 2 --purchase-id "$id" --json
 [ "$(field error.code)" = purchase_id_conflict ] || fail "a changed replay is not a conflict"
 ok "a purchase id is used once: replays answer the same, a changed request is refused"
 
-for strategy in locking optimistic atomic serializable; do
-  expect 0 buy "$show" --quantity 1 --strategy "$strategy"
-done
-TIX_STRATEGY=atomic expect 0 buy "$show" --quantity 1
-ok "every strategy sells"
+expect 0 buy "$show" --quantity 5 # every strategy sells: see the end
 
 # --- refusals -------------------------------------------------------------------
 
@@ -172,3 +170,115 @@ ok "usage errors exit 2 and name the bad thing"
 DATABASE_URL="host=$work/nowhere dbname=none" expect 2 buy "$show" --quantity 0
 DATABASE_URL="host=$work/nowhere dbname=none" expect 2 purchase show nope
 ok "usage errors need no database"
+
+# --- every strategy is the one asked for ------------------------------------------
+
+# `tix buy` runs with log_statement=all for its own sessions only (PGOPTIONS:
+# libpq applies it even under a conninfo), between two marker statements run
+# the same way; the records of the test cluster's log between the markers
+# are its statements, as "statement: SQL" or, prepared or not,
+# "execute NAME: SQL". Other tests' sessions log no statements, only errors,
+# and those records are left out. Each strategy has SQL the others lack.
+: "${TIX_TEST_CLUSTER_DIR:?TIX_TEST_CLUSTER_DIR is not set: run the suite with scripts/test}"
+server_log=$TIX_TEST_CLUSTER_DIR/server.log
+[ -r "$server_log" ] || fail "cannot read the test cluster's log $server_log"
+
+logged() { # psql SQL with log_statement=all
+  PGOPTIONS='-c log_statement=all' psql "$DATABASE_URL" -X -q -t -A -v ON_ERROR_STOP=1 \
+    -c "$1" >/dev/null
+}
+
+# statements_between BEGIN END: the statements logged between the records
+# holding BEGIN and END, one a line. A record starts with log_line_prefix's
+# "%m [%p] "; its SQL may go on over more lines.
+statements_between() {
+  awk -v begin="$1" -v end="$2" '
+    function flush() {
+      if (keep) print statement
+      keep = 0
+    }
+    /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9:.]+ [^ ]+ \[[0-9]+\] / {
+      flush()
+      if (index($0, end)) exit
+      if (index($0, begin)) { inside = 1; next }
+      if (!inside) next
+      message = $0
+      sub(/^[^[]*\[[0-9]+\] /, "", message)
+      if (message ~ /^LOG:  (statement|execute [^:]*): /) {
+        sub(/^LOG:  (statement|execute [^:]*): /, "", message)
+        statement = message
+        keep = 1
+      }
+      next
+    }
+    keep { statement = statement " " $0 }
+    END { flush() }' "$server_log"
+}
+
+# logged_buy ARGS…: `tix buy ARGS…` with its statements in $work/statements,
+# one a line; true when tix exited 0.
+logged_buy() {
+  local marker got=0
+  marker=$(cat /proc/sys/kernel/random/uuid)
+  logged "SELECT 'tix-marker-begin-$marker'"
+  PGOPTIONS='-c log_statement=all' "$TIX" buy "$@" >"$work/out" 2>"$work/err" || got=$?
+  logged "SELECT 'tix-marker-end-$marker'"
+  statements_between "tix-marker-begin-$marker" "tix-marker-end-$marker" >"$work/statements"
+  [ "$got" -eq 0 ]
+}
+
+declare -A strategy_sql=(
+  [locking]='FOR UPDATE'
+  [optimistic]='UPDATE +events .*WHERE .*version *= *\$[0-9]'
+  [atomic]='WITH +taken +AS'
+  [serializable]='ISOLATION LEVEL SERIALIZABLE'
+  [group]='unnest'
+)
+# What a strategy must not run: the others' distinctive SQL that it has no
+# reason to (optimistic takes no lock; only serializable changes isolation).
+declare -A foreign_sql=(
+  [locking]="${strategy_sql[serializable]}|${strategy_sql[atomic]}"
+  [optimistic]="${strategy_sql[locking]}|${strategy_sql[serializable]}"
+  [atomic]="${strategy_sql[serializable]}"
+  [serializable]="${strategy_sql[atomic]}"
+  [group]="${strategy_sql[serializable]}"
+)
+
+strategy_failures=0
+# used STRATEGY DESCRIPTION ARGS…: `tix buy ARGS…` sold, running STRATEGY's SQL
+# and none it must not.
+used() {
+  local strategy=$1 description=$2
+  shift 2
+  local why=""
+  if ! logged_buy "$@"; then
+    why="tix buy exited non-zero: $(head -n 1 "$work/err")"
+  elif ! grep -q "bought 1 ticket" "$work/out"; then
+    why="tix buy did not say it bought 1 ticket"
+  elif [ ! -s "$work/statements" ]; then
+    why="no statement of tix buy in $server_log"
+  elif ! grep -E -i -q -- "${strategy_sql[$strategy]}" "$work/statements"; then
+    why="no statement matches /${strategy_sql[$strategy]}/"
+  elif grep -E -i -q -- "${foreign_sql[$strategy]}" "$work/statements"; then
+    why="a statement matches /${foreign_sql[$strategy]}/"
+  fi
+  if [ -z "$why" ]; then
+    ok "$description runs $strategy's SQL"
+  else
+    echo "not ok - $description runs $strategy's SQL: $why" >&2
+    sed 's/^/#   /' "$work/statements" | cut -c 1-200 >&2
+    strategy_failures=$((strategy_failures + 1))
+  fi
+}
+
+strategic=$(new_event 20)
+for strategy in locking optimistic atomic serializable group; do
+  used "$strategy" "buy --strategy $strategy" "$strategic" --quantity 1 --strategy "$strategy"
+done
+used locking "buy (no --strategy, no TIX_STRATEGY)" "$strategic" --quantity 1
+TIX_STRATEGY=atomic used atomic "TIX_STRATEGY=atomic buy" "$strategic" --quantity 1
+TIX_STRATEGY=serializable used optimistic "TIX_STRATEGY=serializable buy --strategy optimistic" \
+  "$strategic" --quantity 1 --strategy optimistic
+[ "$(sql "SELECT available_tickets FROM events WHERE id = '$strategic'")" = $((20 - 8)) ] ||
+  [ "$strategy_failures" -gt 0 ] || fail "the strategies did not sell 8 tickets"
+[ "$strategy_failures" -eq 0 ] || fail "$strategy_failures strategy runs did not use the SQL asked for"

@@ -11,8 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
+
+/* Test names made by fixture_tests_per_strategy. */
+#define FIXTURE_TEST_NAMES_MAX 256
+#define FIXTURE_TEST_NAME_SIZE 96
+/* How often fixture_wait_until_lapsed looks. */
+#define LAPSE_POLL_MS 50
 
 tix *fixture_open(const char *conninfo, int connections, const char *application_name) {
   tix_options options;
@@ -63,6 +70,17 @@ long fixture_query(PGconn *admin, const char *sql, const char *parameter) {
   long value = PQgetisnull(result, 0, 0) ? -1 : atol(PQgetvalue(result, 0, 0));
   PQclear(result);
   return value;
+}
+
+void fixture_query_text(PGconn *admin, const char *sql, const char *parameter, char *out,
+                        size_t size) {
+  PGresult *result = run(admin, sql, parameter);
+  if (PQresultStatus(result) != PGRES_TUPLES_OK || PQntuples(result) < 1) {
+    fprintf(stderr, "fixture: query failed: %s\n%s", sql, PQerrorMessage(admin));
+    exit(1);
+  }
+  snprintf(out, size, "%s", PQgetisnull(result, 0, 0) ? "null" : PQgetvalue(result, 0, 0));
+  PQclear(result);
 }
 
 const char *fixture_sqlstate(PGconn *admin, const char *sql, const char *parameter,
@@ -130,4 +148,70 @@ long fixture_now_ms(void) {
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
   return (long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+void fixture_check_reported(tix *db, PGconn *admin, const char *event_id) {
+  tix_event event;
+  assert_int_equal(tix_event_get(db, event_id, &event), TIX_OK);
+  long live =
+      fixture_query(admin,
+                    "SELECT count(*) FROM tickets t JOIN purchases p ON p.id = t.purchase_id"
+                    " WHERE t.event_id = $1 AND t.voided_at IS NULL"
+                    "   AND (p.status = 'confirmed'"
+                    "        OR (p.status = 'held' AND p.expires_at > now()))",
+                    event_id);
+  assert_int_equal(event.available_tickets, event.total_tickets - live);
+}
+
+bool fixture_wait_until_lapsed(PGconn *admin, const char *event_id, long timeout_ms) {
+  long deadline_ms = fixture_now_ms() + timeout_ms;
+  for (;;) {
+    long live = event_id == NULL
+                    ? fixture_query(admin,
+                                    "SELECT count(*) FROM purchases"
+                                    " WHERE status = 'held' AND expires_at > now()",
+                                    NULL)
+                    : fixture_query(admin,
+                                    "SELECT count(*) FROM purchases WHERE event_id = $1"
+                                    "   AND status = 'held' AND expires_at > now()",
+                                    event_id);
+    if (live == 0) {
+      return true;
+    }
+    if (fixture_now_ms() >= deadline_ms) {
+      return false;
+    }
+    usleep(LAPSE_POLL_MS * 1000);
+  }
+}
+
+size_t fixture_tests_per_strategy(const fixture_test *list, size_t count, struct CMUnitTest *tests,
+                                  size_t capacity) {
+  static char names[FIXTURE_TEST_NAMES_MAX][FIXTURE_TEST_NAME_SIZE];
+  static tix_strategy strategies[TIX_STRATEGY_COUNT_];
+  size_t made = 0;
+  if (count * TIX_STRATEGY_COUNT_ > capacity ||
+      count * TIX_STRATEGY_COUNT_ > FIXTURE_TEST_NAMES_MAX) {
+    fprintf(stderr, "fixture: %zu tests for %d strategies do not fit\n", count,
+            (int)TIX_STRATEGY_COUNT_);
+    exit(1);
+  }
+  for (int strategy = 0; strategy < TIX_STRATEGY_COUNT_; strategy++) {
+    strategies[strategy] = (tix_strategy)strategy;
+  }
+  for (size_t test = 0; test < count; test++) {
+    for (int strategy = 0; strategy < TIX_STRATEGY_COUNT_; strategy++) {
+      snprintf(names[made], FIXTURE_TEST_NAME_SIZE, "%s/%s", list[test].name,
+               tix_strategy_name((tix_strategy)strategy));
+      tests[made] = (struct CMUnitTest){.name = names[made],
+                                        .test_func = list[test].function,
+                                        .initial_state = &strategies[strategy]};
+      made++;
+    }
+  }
+  return made;
+}
+
+tix_strategy fixture_strategy(void **state) {
+  return *(const tix_strategy *)*state;
 }
