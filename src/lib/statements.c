@@ -97,7 +97,8 @@ static const char *const statement_sql[TIX_STATEMENT_COUNT_] = {
     /* One statement, one round trip: the conditional UPDATE feeds the
      * purchase and ticket INSERTs. No ON CONFLICT on the purchase: a used id
      * must fail the whole statement (23505), the UPDATE included, so nothing
-     * is sold twice. The last column tells whether lapsed holds wait to be
+     * is sold twice. Availability is reported as every read reports it,
+     * lapsed holds counted; the last column tells whether some wait to be
      * released. */
     [TIX_SQL_SALE_ATOMIC] =
         "WITH taken AS ("
@@ -118,10 +119,10 @@ static const char *const statement_sql[TIX_STATEMENT_COUNT_] = {
         "  INSERT INTO tickets (event_id, purchase_id)"
         "  SELECT purchase.event_id, purchase.id FROM purchase, generate_series(1, $2::int)"
         "  RETURNING id)"
-        "SELECT " TIX_PURCHASE_COLUMNS ", taken.available_tickets, ticket.id::text,"
-        "       EXISTS (SELECT 1 FROM purchases"
-        "                WHERE event_id = $1::uuid AND status = 'held' AND expires_at <= now())"
-        "  FROM purchase p, taken, ticket",
+        "SELECT " TIX_PURCHASE_COLUMNS ", taken.available_tickets + lapsed.tickets,"
+        "       ticket.id::text, lapsed.tickets > 0"
+        "  FROM purchase p, taken, ticket,"
+        "       (SELECT " TIX_SQL_LAPSED_TICKETS("$1::uuid") " AS tickets) lapsed",
 
     /* Everything a batch's decision needs beyond the event row, in one
      * statement: which of its purchase ids exist (second column NULL), and
