@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # db.sh — `tix db` drives a real embedded PostgreSQL cluster like a user
 # would: start, status, url with psql, a second start, recovery after the
-# postmaster is killed with -9, stop, a data directory path too long for a
+# postmaster is killed with -9, stop, an on-demand migration whose schema
+# file cannot be written, a data directory path too long for a
 # socket, a data directory from another major version, directories that
 # cannot be made or reached, and the usage errors. One initdb serves every
 # case (the cluster is moved and copied rather than made again).
@@ -149,6 +150,20 @@ run db stop
 expect_code 0 "second stop"
 grep -q "not running" "$tmp/out" || fail "second stop says: $(cat "$tmp/out")"
 ok "stop, then status exits 3, and a second stop is harmless"
+
+# A command that starts the cluster applies pending migrations; a schema
+# file it cannot write then is a warning, not a failed command.
+printf -- '-- migrate:up\nCREATE TABLE on_demand (id int);\n-- migrate:down\nDROP TABLE on_demand;\n' \
+  >"$TIX_MIGRATIONS/9000_on_demand.sql"
+TIX_SCHEMA_FILE="$tmp/no-such-dir/schema.sql" run event list
+expect_code 0 "event list that starts the cluster, with a schema file that cannot be written"
+grep -q "^tix: warning: the migrations were applied, but the schema file" "$tmp/err" ||
+  fail "on-demand migration says: $(cat "$tmp/err")"
+[ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "more than a one-line warning: $(cat "$tmp/err")"
+[ "$(sql "select to_regclass('on_demand') is not null")" = t ] || fail "not migrated on demand"
+run db stop
+expect_code 0 "stop after the on-demand start"
+ok "an on-demand migration whose schema file cannot be written warns in one line, exit 0"
 
 # --- another major version (a copy of the stopped cluster) --------------------
 
