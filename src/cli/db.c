@@ -4,6 +4,7 @@
  * and `tix db url`, which names whatever database tix uses.
  */
 #include "cli.h"
+#include "text.h"
 
 #include <getopt.h>
 #include <libpq-fe.h>
@@ -191,16 +192,7 @@ static bool append_query(char *url, size_t size, const char *keyword, const char
     return false;
   }
   used += (size_t)written;
-  for (const unsigned char *c = (const unsigned char *)value; *c != '\0'; c++) {
-    bool plain = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
-                 strchr("-._~", *c) != NULL;
-    written = snprintf(url + used, size - used, plain ? "%c" : "%%%02X", *c);
-    if (written < 0 || (size_t)written >= size - used) {
-      return false;
-    }
-    used += (size_t)written;
-  }
-  return true;
+  return tix_percent_encode(value, url + used, size - used);
 }
 
 /* A URI from libpq's view of a key=value conninfo (DB_*) or of the PG*

@@ -7,8 +7,11 @@
  */
 #include "catalog.h"
 
+#include "admin.h"
+#include "config.h"
 #include "error.h"
-#include "migrate.h"
+#include "postgres_programs.h"
+#include "process.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,20 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#define FIRST_NORMAL_OBJECT_ID "16384"
-#define PROGRAM_OUTPUT_BYTES   1024
-#define PROGRAM_ARGUMENTS_MAX  16
-#define PROGRAM_READS_MAX      1000000
-#define WAIT_ATTEMPTS_MAX      1000
-#define ENVIRONMENT_MAX        4096
-#define SCHEMA_LINES_MAX       10000000
-#define PATH_ENTRIES_MAX       256
-#define DEBIAN_BINDIR_FORMAT   "/usr/lib/postgresql/%d/bin/pg_dump"
-
-extern char **environ;
+#define FIRST_NORMAL_OBJECT_ID  "16384"
+#define SCHEMA_LINES_MAX        10000000
+#define DEBIAN_BINDIR_FORMAT    "/usr/lib/postgresql/%d/bin/pg_dump"
+#define DUMP_TIMEOUT_DEFAULT_MS 120000
+#define DUMP_TIMEOUT_MAX_MS     (24 * 60 * 60 * 1000)
 
 /* ---------------------------------------------------------------- snapshot */
 
@@ -41,7 +37,7 @@ static const char snapshot_sql[] =
     "  SELECT oid, nspname FROM pg_namespace"
     "   WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'"
     "), ledger AS ("
-    "  SELECT coalesce(to_regclass('" MIGRATE_LEDGER_TABLE "')::oid, 0) AS oid"
+    "  SELECT coalesce(to_regclass('" TIX_LEDGER_TABLE "')::oid, 0) AS oid"
     "), rel AS ("
     "  SELECT c.* FROM pg_class c JOIN ns ON ns.oid = c.relnamespace"
     "   WHERE c.oid <> (SELECT oid FROM ledger)"
@@ -130,11 +126,10 @@ static int compare_lines(const void *left, const void *right) {
 
 int catalog_snapshot_take(PGconn *conn, catalog_snapshot *out) {
   *out = (catalog_snapshot){0};
-  PGresult *result = PQexecParams(conn, snapshot_sql, 0, NULL, NULL, NULL, NULL, 0);
-  int status = TIX_OK;
-  if (PQresultStatus(result) != PGRES_TUPLES_OK) {
-    status = migrate_fail_query(conn, result, "cannot read the catalog");
-    goto clear_result;
+  PGresult *result = NULL;
+  int status = tix_admin_exec(conn, "cannot read the catalog", snapshot_sql, 0, NULL, &result);
+  if (status != TIX_OK) {
+    return status;
   }
   int rows = PQntuples(result);
   if (rows > CATALOG_LINES_MAX) {
@@ -224,164 +219,52 @@ int catalog_snapshot_diff(const catalog_snapshot *before, const catalog_snapshot
 
 /* ------------------------------------------------------------- programs */
 
-/* The environment for a child: ours, with PGPASSWORD replaced when a
- * password is given. Built before fork, since only async-signal-safe calls
- * are allowed between fork and exec in a threaded program. */
-static char **child_environment(const char *password_entry) {
-  size_t count = 0;
-  while (environ[count] != NULL && count < ENVIRONMENT_MAX) {
-    count++;
-  }
-  char **result = calloc(count + 2, sizeof *result);
-  if (result == NULL) {
-    return NULL;
-  }
-  size_t used = 0;
-  for (size_t i = 0; i < count; i++) {
-    if (password_entry == NULL || strncmp(environ[i], "PGPASSWORD=", 11) != 0) {
-      result[used++] = environ[i];
-    }
-  }
-  if (password_entry != NULL) {
-    result[used++] = (char *)password_entry;
-  }
-  return result;
+static int dump_timeout_ms(void) {
+  return tix_env_milliseconds(CATALOG_DUMP_TIMEOUT_ENV, DUMP_TIMEOUT_DEFAULT_MS,
+                              DUMP_TIMEOUT_MAX_MS);
 }
 
-/* Keeps the start of what a child writes and reads the rest to its end, so
- * the child never blocks on a full pipe. */
-static void read_output(int fd, char *output, size_t output_size) {
-  size_t used = 0;
-  char buffer[PROGRAM_OUTPUT_BYTES];
-  for (long reads = 0; reads < PROGRAM_READS_MAX; reads++) {
-    ssize_t got = read(fd, buffer, sizeof buffer);
-    if (got < 0 && errno == EINTR) {
-      continue;
-    }
-    if (got <= 0) {
-      break;
-    }
-    size_t keep = (size_t)got < output_size - 1 - used ? (size_t)got : output_size - 1 - used;
-    memcpy(output + used, buffer, keep);
-    used += keep;
-  }
-  output[used] = '\0';
-}
-
-/* Runs a program (no shell) and keeps the start of what it writes to
- * capture_fd (1: stdout, 2: stderr); *exit_code_out gets its exit code. */
-static int run_program(char *const arguments[], const char *password, int capture_fd, char *output,
-                       size_t output_size, int *exit_code_out) {
-  char password_entry[PROGRAM_OUTPUT_BYTES];
-  if (password != NULL) {
-    snprintf(password_entry, sizeof password_entry, "PGPASSWORD=%s", password);
-  }
-  char **environment = child_environment(password != NULL ? password_entry : NULL);
-  int pipe_fds[2];
-  /* Close-on-exec, so a child another thread starts meanwhile does not keep
-   * the pipe open and make this read wait for it. */
-  if (environment == NULL || pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    free(environment);
-    return tix_fail(TIX_EIO, "cannot start %s: %s", arguments[0], strerror(errno));
-  }
-  pid_t child = fork();
-  if (child == 0) {
-    int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    dup2(null_fd, 0);
-    dup2(null_fd, capture_fd == 1 ? 2 : 1);
-    dup2(pipe_fds[1], capture_fd);
-    close(pipe_fds[0]);
-    close(pipe_fds[1]);
-    execve(arguments[0], arguments, environment);
-    _exit(127);
-  }
-  explicit_bzero(password_entry, sizeof password_entry);
-  close(pipe_fds[1]);
-  free(environment);
-  read_output(pipe_fds[0], output, output_size);
-  close(pipe_fds[0]);
-  int wait_status = 0;
-  pid_t waited = -1;
-  for (int attempt = 0; child > 0 && attempt < WAIT_ATTEMPTS_MAX; attempt++) {
-    waited = waitpid(child, &wait_status, 0);
-    if (waited >= 0 || errno != EINTR) {
-      break;
-    }
-  }
-  if (child < 0 || waited < 0) {
-    return tix_fail(TIX_EIO, "cannot run %s: %s", arguments[0], strerror(errno));
-  }
-  *exit_code_out = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128;
-  return TIX_OK;
-}
-
-static bool find_in_path(const char *program, char *out, size_t size) {
-  const char *path = getenv("PATH");
-  const char *cursor = path != NULL ? path : "/usr/local/bin:/usr/bin:/bin";
-  for (int entry = 0; entry < PATH_ENTRIES_MAX && *cursor != '\0'; entry++) {
-    size_t length = strcspn(cursor, ":");
-    snprintf(out, size, "%.*s/%s", (int)length, cursor, program);
-    if (length > 0 && access(out, X_OK) == 0) {
-      return true;
-    }
-    cursor += length + (cursor[length] == ':' ? 1 : 0);
-  }
-  return false;
-}
-
-static int server_major_version(PGconn *conn, int *major_out) {
-  PGresult *result = PQexecParams(conn, "SELECT current_setting('server_version_num')::int", 0,
-                                  NULL, NULL, NULL, NULL, 0);
-  int status = TIX_OK;
-  if (PQresultStatus(result) != PGRES_TUPLES_OK || PQntuples(result) != 1) {
-    status = migrate_fail_query(conn, result, "cannot read the server version");
-  } else {
-    *major_out = atoi(PQgetvalue(result, 0, 0)) / 10000;
-  }
-  PQclear(result);
+/* Adds what to do when no suitable pg_dump is installed; returns status. */
+static int hint_client_programs(int status, int server_major) {
+  tix_fail_hint("Install the PostgreSQL %d client programs, or set TIX_SCHEMA_FILE= to skip "
+                "writing the schema file.",
+                server_major);
   return status;
 }
 
 /* pg_config's pg_dump, if it is at least as new as the server: an older
  * pg_dump refuses a newer server, or worse, misses what it cannot know. */
 static int pg_dump_from_pg_config(int server_major, char *out, size_t size) {
-  char pg_config[PATH_MAX];
-  char output[PROGRAM_OUTPUT_BYTES];
-  int exit_code = 0;
-  if (!find_in_path("pg_config", pg_config, sizeof pg_config)) {
-    tix_fail(TIX_EIO, "cannot find pg_dump for PostgreSQL %d", server_major);
-    tix_fail_hint("Install the PostgreSQL %d client programs, or set TIX_SCHEMA_FILE= to skip "
-                  "writing the schema file.",
-                  server_major);
-    return TIX_EIO;
+  char bindir[PATH_MAX];
+  char version[TIX_POSTGRES_VERSION_BYTES];
+  if (tix_postgres_bindir(TIX_EIO, bindir, sizeof bindir) != TIX_OK) {
+    return hint_client_programs(
+        tix_fail(TIX_EIO, "cannot find pg_dump for PostgreSQL %d", server_major), server_major);
   }
-  char *config_arguments[] = {pg_config, "--bindir", NULL};
-  int status = run_program(config_arguments, NULL, 1, output, sizeof output, &exit_code);
-  output[strcspn(output, "\n")] = '\0';
-  snprintf(out, size, "%s/pg_dump", output);
-  char *dump_arguments[] = {out, "--version", NULL};
-  if (status == TIX_OK) {
-    status = run_program(dump_arguments, NULL, 1, output, sizeof output, &exit_code);
+  int written = snprintf(out, size, "%s/pg_dump", bindir);
+  if (written < 0 || (size_t)written >= size) {
+    return tix_fail(TIX_EIO, "pg_config --bindir gave a path that is too long");
   }
-  const char *version = strstr(output, ") ");
-  int dump_major = version != NULL ? atoi(version + 2) : 0;
-  if (status == TIX_OK && (exit_code != 0 || dump_major < server_major)) {
-    tix_fail(TIX_EIO, "pg_dump %d is older than the server (PostgreSQL %d)", dump_major,
-             server_major);
-    tix_fail_hint("Install the PostgreSQL %d client programs, or set TIX_SCHEMA_FILE= to skip "
-                  "writing the schema file.",
-                  server_major);
-    return TIX_EIO;
+  int status = tix_postgres_major_version(out, TIX_EIO, version, sizeof version);
+  if (status == TIX_OK && atoi(version) < server_major) {
+    status = hint_client_programs(tix_fail(TIX_EIO,
+                                           "pg_dump %s is older than the server (PostgreSQL %d)",
+                                           version, server_major),
+                                  server_major);
   }
   return status;
 }
 
 static int find_pg_dump(PGconn *conn, char *out, size_t size) {
-  int server_major = 0;
-  int status = server_major_version(conn, &server_major);
+  PGresult *result = NULL;
+  int status =
+      tix_admin_exec(conn, "cannot read the server version",
+                     "SELECT current_setting('server_version_num')::int / 10000", 0, NULL, &result);
   if (status != TIX_OK) {
     return status;
   }
+  int server_major = atoi(PQgetvalue(result, 0, 0));
+  PQclear(result);
   snprintf(out, size, DEBIAN_BINDIR_FORMAT, server_major);
   if (access(out, X_OK) == 0) {
     return TIX_OK;
@@ -389,42 +272,58 @@ static int find_pg_dump(PGconn *conn, char *out, size_t size) {
   return pg_dump_from_pg_config(server_major, out, size);
 }
 
+/* "--option=value" in memory of its own (free() it), NULL when out of it. */
+static char *option_with_value(const char *option, const char *value) {
+  size_t size = strlen(option) + strlen(value) + 1;
+  char *text = malloc(size);
+  if (text != NULL) {
+    snprintf(text, size, "%s%s", option, value);
+  }
+  return text;
+}
+
+/* pg_dump of the schema into dump_path, within the dump timeout: it waits
+ * for locks on every table it dumps, and migrate up runs it while holding
+ * the migration lock. The password goes through the environment. */
 static int run_pg_dump(PGconn *conn, const char *conninfo, const char *dump_path) {
   char pg_dump[PATH_MAX];
-  int status = find_pg_dump(conn, pg_dump, sizeof pg_dump);
   char *bare_conninfo = NULL;
   char *password = NULL;
+  char *dbname_argument = NULL;
+  char *file_argument = NULL;
+  int status = find_pg_dump(conn, pg_dump, sizeof pg_dump);
   if (status == TIX_OK) {
-    status = migrate_conninfo_rewrite(conninfo, NULL, &bare_conninfo, &password);
+    status = tix_conninfo_rewrite(conninfo, NULL, &bare_conninfo, &password);
   }
-  if (status != TIX_OK) {
-    return status;
+  if (status == TIX_OK) {
+    dbname_argument = option_with_value("--dbname=", bare_conninfo);
+    file_argument = option_with_value("--file=", dump_path);
+    if (dbname_argument == NULL || file_argument == NULL) {
+      status = tix_fail(TIX_ENOMEM, "out of memory");
+    }
   }
-  size_t dbname_size = strlen(bare_conninfo) + sizeof "--dbname=";
-  size_t file_size = strlen(dump_path) + sizeof "--file=";
-  char *dbname_argument = malloc(dbname_size);
-  char *file_argument = malloc(file_size);
-  char output[PROGRAM_OUTPUT_BYTES] = "";
-  int exit_code = 0;
-  if (dbname_argument == NULL || file_argument == NULL) {
-    status = tix_fail(TIX_ENOMEM, "out of memory");
-  } else {
-    snprintf(dbname_argument, dbname_size, "--dbname=%s", bare_conninfo);
-    snprintf(file_argument, file_size, "--file=%s", dump_path);
-    char *arguments[PROGRAM_ARGUMENTS_MAX] = {
+  if (status == TIX_OK) {
+    const char *const arguments[] = {
         pg_dump,       "--schema-only", "--no-owner", "--no-privileges",
         file_argument, dbname_argument, NULL};
-    status = run_program(arguments, password, 2, output, sizeof output, &exit_code);
-  }
-  if (status == TIX_OK && exit_code != 0) {
-    output[strcspn(output, "\n")] = '\0';
-    status = tix_fail(TIX_EIO, "pg_dump failed (exit code %d)", exit_code);
-    tix_fail_detail("%s", output);
+    tix_process_request request = {.arguments = arguments,
+                                   .password = password,
+                                   .timeout_ms = dump_timeout_ms(),
+                                   .failure_status = TIX_EIO};
+    tix_process_result result;
+    status = tix_process_run_checked(&request, &result);
+    if (status != TIX_OK && result.timed_out) {
+      tix_fail_hint("A session may hold a lock on a table it dumps. Set " CATALOG_DUMP_TIMEOUT_ENV
+                    " to wait longer, or TIX_SCHEMA_FILE= (empty) to skip the schema file.");
+    }
   }
   free(dbname_argument);
   free(file_argument);
   free(bare_conninfo);
-  free(password);
+  if (password != NULL) {
+    explicit_bzero(password, strlen(password));
+    free(password);
+  }
   return status;
 }
 
@@ -434,33 +333,31 @@ static int run_pg_dump(PGconn *conn, const char *conninfo, const char *dump_path
  * execution_ms, which describe this database and not the schema, so the
  * file stays the same for the same migrations. */
 static int write_ledger_rows(PGconn *conn, FILE *stream) {
-  PGresult *result =
-      PQexecParams(conn,
-                   "SELECT format('INSERT INTO %I.%I (version, name, checksum, execution_ms)"
-                   " VALUES (%s, %L, %L, 0);', n.nspname, c.relname, m.version, m.name, m.checksum)"
-                   " FROM " MIGRATE_LEDGER_TABLE " m,"
-                   " pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                   " WHERE c.oid = '" MIGRATE_LEDGER_TABLE "'::regclass ORDER BY m.version",
-                   0, NULL, NULL, NULL, NULL, 0);
-  int status = TIX_OK;
-  if (PQresultStatus(result) != PGRES_TUPLES_OK) {
-    status = migrate_fail_query(conn, result, "cannot read the migration ledger");
-    goto clear_result;
+  PGresult *result = NULL;
+  int status = tix_admin_exec(
+      conn, "cannot read the migration ledger",
+      "SELECT format('INSERT INTO %I.%I (version, name, checksum, execution_ms)"
+      " VALUES (%s, %L, %L, 0);', n.nspname, c.relname, m.version, m.name, m.checksum)"
+      " FROM " TIX_LEDGER_TABLE " m,"
+      " pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+      " WHERE c.oid = '" TIX_LEDGER_TABLE "'::regclass ORDER BY m.version",
+      0, NULL, &result);
+  if (status != TIX_OK) {
+    return status;
   }
   fprintf(stream, "--\n-- The applied migrations, so that a database made from this file is "
                   "up to date.\n--\n\n");
   for (int row = 0; row < PQntuples(result); row++) {
     fprintf(stream, "%s\n", PQgetvalue(result, row, 0));
   }
-clear_result:
   PQclear(result);
-  return status;
+  return TIX_OK;
 }
 
 /* Copies pg_dump's output without the \restrict lines of recent minor
  * releases: their key is random, which would change the file each time. */
 static int copy_dump(const char *dump_path, FILE *stream) {
-  FILE *dump = fopen(dump_path, "r");
+  FILE *dump = fopen(dump_path, "re");
   if (dump == NULL) {
     return tix_fail(TIX_EIO, "cannot read pg_dump's output: %s", strerror(errno));
   }
@@ -503,13 +400,13 @@ int catalog_write_schema(const char *conninfo, PGconn *conn, const char *path) {
           (int)sizeof temporary_path) {
     return tix_fail(TIX_EINVAL, "the schema file path is too long");
   }
-  int dump_fd = mkstemp(dump_path);
+  int dump_fd = mkostemp(dump_path, O_CLOEXEC);
   if (dump_fd < 0) {
     return tix_fail(TIX_EIO, "cannot write next to %s: %s", path, strerror(errno));
   }
   close(dump_fd);
   int status = run_pg_dump(conn, conninfo, dump_path);
-  int fd = status == TIX_OK ? mkstemp(temporary_path) : -1;
+  int fd = status == TIX_OK ? mkostemp(temporary_path, O_CLOEXEC) : -1;
   if (status == TIX_OK && fd < 0) {
     status = tix_fail(TIX_EIO, "cannot write next to %s: %s", path, strerror(errno));
   }

@@ -11,7 +11,8 @@
 
 #include <libpq-fe.h>
 
-#define CATALOG_LINES_MAX 200000
+#define CATALOG_LINES_MAX        200000
+#define CATALOG_DUMP_TIMEOUT_ENV "TIX_SCHEMA_DUMP_TIMEOUT_MS" /* default 120 s */
 
 /* One line per schema object of the user's schemas, sorted bytewise. */
 typedef struct catalog_snapshot {
@@ -29,7 +30,8 @@ int catalog_snapshot_diff(const catalog_snapshot *before, const catalog_snapshot
 
 /* Writes the schema (pg_dump --schema-only of the server's major version)
  * and the ledger rows as INSERT statements to path, atomically. conn is an
- * open connection to the same database. */
+ * open connection to the same database. pg_dump is stopped when it takes
+ * longer than TIX_SCHEMA_DUMP_TIMEOUT_MS, since it waits for table locks. */
 int catalog_write_schema(const char *conninfo, PGconn *conn, const char *path);
 
 #endif /* TIX_CATALOG_H */

@@ -13,8 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CONNINFO_MAX_BYTES 4096
-#define DEFAULT_DATA_DIR   ".tix"
+#define CONNINFO_MAX_BYTES           4096
+#define REWRITTEN_CONNINFO_MAX_BYTES 8192
+#define DEFAULT_DATA_DIR             ".tix"
 
 struct tix_config {
   tix_config_source source;
@@ -232,6 +233,42 @@ void tix_config_describe(const tix_config *config, char *buffer, size_t size) {
   } else {
     snprintf(buffer, size, "%s (%s)", tix_config_source_name(config->source), where);
   }
+}
+
+int tix_conninfo_rewrite(const char *conninfo, const char *dbname, char **out,
+                         char **password_out) {
+  *out = NULL;
+  if (password_out != NULL) {
+    *password_out = NULL;
+  }
+  PQconninfoOption *options = PQconninfoParse(conninfo, NULL);
+  if (options == NULL) {
+    return tix_fail(TIX_EINVAL, "the connection string cannot be parsed");
+  }
+  int status = TIX_OK;
+  char *buffer = calloc(1, REWRITTEN_CONNINFO_MAX_BYTES);
+  bool fits = buffer != NULL;
+  for (PQconninfoOption *option = options; fits && option->keyword != NULL; option++) {
+    const char *value = option->val;
+    if (strcmp(option->keyword, "dbname") == 0 && dbname != NULL) {
+      value = dbname;
+    } else if (strcmp(option->keyword, "password") == 0 && password_out != NULL) {
+      *password_out = value != NULL ? strdup(value) : NULL;
+      value = NULL;
+    }
+    if (value != NULL && value[0] != '\0') {
+      fits = tix_conninfo_append(buffer, REWRITTEN_CONNINFO_MAX_BYTES, option->keyword, value);
+    }
+  }
+  if (!fits) {
+    status =
+        tix_fail(buffer == NULL ? TIX_ENOMEM : TIX_EINVAL, "the connection string is too long");
+    free(buffer);
+    buffer = NULL;
+  }
+  PQconninfoFree(options);
+  *out = buffer;
+  return status;
 }
 
 int tix_env_milliseconds(const char *name, int fallback, int maximum) {

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "error.h"
 #include "group.h"
+#include "migrate.h"
 #include "statements.h"
 
 #include <stdlib.h>
@@ -81,6 +82,9 @@ void tix_close(tix *db) {
   free(db);
 }
 
+/* A schema file that cannot be written after the migrations were applied
+ * on demand must not fail the user's command: the database is migrated,
+ * only the file is stale, so it is a warning. */
 int tix_config_prepare(tix_config *config, bool apply_migrations) {
   if (tix_config_get_source(config) != TIX_SOURCE_EMBEDDED) {
     return TIX_OK;
@@ -102,7 +106,12 @@ int tix_config_prepare(tix_config *config, bool apply_migrations) {
   if (status == TIX_OK && started_now && apply_migrations) {
     tix_migrate_options migrate_options;
     tix_migrate_options_default(&migrate_options);
-    status = tix_migrate_up(conninfo, &migrate_options);
+    int schema_status = TIX_OK;
+    status = migrate_up(conninfo, &migrate_options, &schema_status);
+    if (status == TIX_OK && schema_status != TIX_OK) {
+      fprintf(stderr, "tix: warning: %s\n", tix_last_diag()->message);
+      tix_diag_clear();
+    }
   }
   tix_cluster_destroy(cluster);
   return status;

@@ -83,6 +83,10 @@ int migration_split_statements(const char *sql, int first_line, const char *file
                                migration_statement **out, size_t *count_out);
 void migration_statements_free(migration_statement *statements, size_t count);
 
+/* Splits a parsed section's sql into its statements; in a section that runs
+ * in a transaction, BEGIN, COMMIT and friends are TIX_EMIGRATIONFILE. */
+int migration_section_split(migration_section *section, const char *file_name);
+
 /* The file line of a 1-based character position (as PostgreSQL reports
  * it, in characters, not bytes) inside a statement. */
 int migration_statement_line_at(const migration_statement *statement, int position);

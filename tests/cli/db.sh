@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # db.sh — `tix db` drives a real embedded PostgreSQL cluster like a user
 # would: start, status, url with psql, a second start, recovery after the
-# postmaster is killed with -9, stop, a data directory path too long for a
+# postmaster is killed with -9, stop, a stale postmaster.pid naming another
+# process, an on-demand migration whose schema file cannot be written, no
+# descriptor of tix's in the postmaster, a data directory path too long for a
 # socket, a data directory from another major version, directories that
 # cannot be made or reached, and the usage errors. One initdb serves every
 # case (the cluster is moved and copied rather than made again).
@@ -121,6 +123,11 @@ grep -q '"major_version": [0-9]' "$tmp/out" || fail "status --json: $(cat "$tmp/
   fail "the server listens on TCP"
 ok "start, status (exit 0, --json) and psql \"\$(tix db url)\" reach database tix as tix, no TCP"
 
+pid=$(head -1 "$TIX_DATA/pgdata/postmaster.pid")
+leaked=$(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 ! -name 0 ! -name 1 ! -name 2 -lname /dev/null)
+[ -z "$leaked" ] || fail "the postmaster holds descriptors tix opened: $leaked"
+ok "the postmaster inherits no descriptor of tix's (no /dev/null beyond stdin)"
+
 if [ "$(sql "select to_regclass('schema_migrations') is not null")" != t ]; then
   fail "tix db start did not apply the migrations"
 fi
@@ -149,6 +156,40 @@ run db stop
 expect_code 0 "second stop"
 grep -q "not running" "$tmp/out" || fail "second stop says: $(cat "$tmp/out")"
 ok "stop, then status exits 3, and a second stop is harmless"
+
+# A pid file left by a crash may name a pid that another process has now:
+# one the server user could signal, so that pg_ctl would have killed it.
+if [ "$(id -u)" -eq 0 ]; then
+  setpriv --reuid=postgres --regid=postgres --clear-groups sleep 120 &
+else
+  sleep 120 &
+fi
+sleeper=$!
+printf '%s\n%s\n' "$sleeper" "$TIX_DATA/pgdata" >"$TIX_DATA/pgdata/postmaster.pid"
+run db stop
+expect_code 0 "stop with a postmaster.pid naming another process"
+kill -0 "$sleeper" 2>/dev/null || fail "tix db stop killed process $sleeper, which is no postmaster"
+grep -q "not running" "$tmp/out" || fail "stop with a stale pid says: $(cat "$tmp/out")"
+run db status
+expect_code 3 "status with a postmaster.pid naming another process"
+kill "$sleeper"
+wait "$sleeper" 2>/dev/null || true
+rm "$TIX_DATA/pgdata/postmaster.pid"
+ok "a postmaster.pid naming another live process: stop leaves it alone, status says not running"
+
+# A command that starts the cluster applies pending migrations; a schema
+# file it cannot write then is a warning, not a failed command.
+printf -- '-- migrate:up\nCREATE TABLE on_demand (id int);\n-- migrate:down\nDROP TABLE on_demand;\n' \
+  >"$TIX_MIGRATIONS/9000_on_demand.sql"
+TIX_SCHEMA_FILE="$tmp/no-such-dir/schema.sql" run event list
+expect_code 0 "event list that starts the cluster, with a schema file that cannot be written"
+grep -q "^tix: warning: the migrations were applied, but the schema file" "$tmp/err" ||
+  fail "on-demand migration says: $(cat "$tmp/err")"
+[ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "more than a one-line warning: $(cat "$tmp/err")"
+[ "$(sql "select to_regclass('on_demand') is not null")" = t ] || fail "not migrated on demand"
+run db stop
+expect_code 0 "stop after the on-demand start"
+ok "an on-demand migration whose schema file cannot be written warns in one line, exit 0"
 
 # --- another major version (a copy of the stopped cluster) --------------------
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # migrate.sh — `tix migrate` driven as a user would: help, usage errors,
 # status (text and --json), up (--dry-run, --to), down, redo, new, verify,
-# drift then accept, a failing migration, bad migration directories, and an
+# drift then accept, a failing migration, bad migration directories, a
+# schema file that cannot be written after the migrations were applied, and an
 # unreachable database (exit 3 within the timeout, the host named, the
 # password never shown). Exit codes: 0 done, 1 refused, 2 usage, 3 unavailable.
 # Needs TIX (the built tix), TIX_SOURCE_ROOT and TIX_TEST_ADMIN_URL
@@ -142,6 +143,14 @@ expect 2 migrate up
 stderr_has 'no "-- migrate:down" section'
 rm "$work/db/migrations/0006_no_down.sql"
 ok "bad migration directories and files exit 2"
+
+printf -- '-- migrate:up\nCREATE TABLE gizmo_parts (id int);\n-- migrate:down\nDROP TABLE gizmo_parts;\n' \
+  >"$work/db/migrations/0007_gizmo_parts.sql"
+TIX_SCHEMA_FILE="$work/no-such-dir/schema.sql" expect 1 migrate up
+stderr_has "tix: the migrations were applied, but the schema file $work/no-such-dir/schema.sql was not written"
+[ "$(db_value "SELECT count(*) FROM schema_migrations WHERE version = 7")" = 1 ] ||
+  fail "the migration was not applied"
+ok "a schema file that cannot be written after up exits 1 saying the migrations were applied"
 
 # --- an unreachable database -------------------------------------------------
 

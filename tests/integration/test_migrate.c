@@ -3,9 +3,9 @@
  * (round trip of db/migrations, a down that forgets an index), drift and
  * accept, concurrent migrators, a failing migration rolled back whole,
  * CREATE INDEX CONCURRENTLY while another migrator waits, the lock timeout,
- * dry runs, out-of-order and missing files, down/redo, schema.sql and bad
- * files. Fixture directories are copied to a temporary directory first, so
- * tests can edit them.
+ * dry runs, out-of-order and missing files, down/redo, schema.sql (and a
+ * pg_dump stuck on a lock, stopped at its limit) and bad files. Fixture directories are copied to a
+ * temporary directory first, so tests can edit them.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -22,16 +22,18 @@
 #include "pool.h"
 #include "testdb.h"
 
-#define FIXTURES_DIR     TIX_BUILTIN_MIGRATIONS_DIR "/../../tests/fixtures/migrations"
-#define CONNINFO_BYTES   1024
-#define PATH_BYTES       512
-#define ROOT_BYTES       64
-#define CONCURRENT_UPS   4
-#define WAIT_FOR_LOCK_MS 10000
-#define POLL_INTERVAL_US 20000
-#define LOCK_KEY_TEXT    "888637997003307873"
-#define LOCK_TIMEOUT_MS  600
-#define CAPTURE_BYTES    4096
+#define FIXTURES_DIR      TIX_BUILTIN_MIGRATIONS_DIR "/../../tests/fixtures/migrations"
+#define CONNINFO_BYTES    1024
+#define PATH_BYTES        512
+#define ROOT_BYTES        64
+#define CONCURRENT_UPS    4
+#define WAIT_FOR_LOCK_MS  10000
+#define POLL_INTERVAL_US  20000
+#define LOCK_KEY_TEXT     "888637997003307873"
+#define LOCK_TIMEOUT_MS   600
+#define CAPTURE_BYTES     4096
+#define DUMP_TIMEOUT_TEXT "1500"
+#define DUMP_GIVE_UP_MS   20000
 
 /* A copy of a fixture: <root>/migrations, with <root>/schema.sql beside. */
 struct workspace {
@@ -244,6 +246,7 @@ struct up_thread {
   char message[512];
   char captured[CAPTURE_BYTES];
   int64_t elapsed_ms;
+  bool finished; /* set last, atomically */
 };
 
 static void *run_up(void *argument) {
@@ -259,6 +262,7 @@ static void *run_up(void *argument) {
   fclose(capture);
   snprintf(up->captured, sizeof up->captured, "%s", buffer != NULL ? buffer : "");
   free(buffer);
+  __atomic_store_n(&up->finished, true, __ATOMIC_RELEASE);
   return NULL;
 }
 
@@ -551,6 +555,46 @@ static void schema_file_has_the_tables_and_the_ledger(void **state) {
 
 /* -------------------------------------------------------------- bad files */
 
+/* pg_dump waits for a lock on every table it dumps, and migrate up runs it
+ * while holding the migration lock: it is stopped at its limit, and the
+ * failure says that the migrations themselves were applied. */
+static void schema_dump_is_bounded_and_says_the_migrations_were_applied(void **state) {
+  struct workspace workspace;
+  workspace_open(&workspace, "widgets", "dump_bounded");
+  tix_migrate_options options = options_for(&workspace);
+  assert_int_equal(tix_migrate_up(workspace.conninfo, &options), TIX_OK);
+  write_file(workspace.migrations, "0004_create_sprockets.sql",
+             "-- migrate:up\nCREATE TABLE sprockets (id int);\n"
+             "-- migrate:down\nDROP TABLE sprockets;\n");
+  PGconn *holder = testdb_connect(workspace.conninfo);
+  PQclear(PQexec(holder, "BEGIN"));
+  PQclear(PQexec(holder, "LOCK TABLE widgets IN ACCESS EXCLUSIVE MODE"));
+  setenv("TIX_SCHEMA_DUMP_TIMEOUT_MS", DUMP_TIMEOUT_TEXT, 1);
+  char schema_path[PATH_BYTES];
+  snprintf(schema_path, sizeof schema_path, "%s/schema.sql", workspace.root);
+  options.schema_file = schema_path;
+  struct up_thread up;
+  memset(&up, 0, sizeof up);
+  start_up(&up, workspace.conninfo, &options);
+  /* Unbounded, pg_dump would wait for ever: let it go after a while, so
+   * that this test fails rather than hangs. */
+  int64_t give_up_ms = tix_now_ms() + DUMP_GIVE_UP_MS;
+  while (!__atomic_load_n(&up.finished, __ATOMIC_ACQUIRE) && tix_now_ms() < give_up_ms) {
+    usleep(POLL_INTERVAL_US);
+  }
+  PQclear(PQexec(holder, "ROLLBACK"));
+  PQfinish(holder);
+  pthread_join(up.thread, NULL);
+  unsetenv("TIX_SCHEMA_DUMP_TIMEOUT_MS");
+  assert_int_equal(up.status, TIX_EIO);
+  assert_true(up.elapsed_ms < DUMP_GIVE_UP_MS);
+  assert_true(contains(up.message, "the migrations were applied, but the schema file"));
+  assert_true(contains(up.message, "pg_dump did not finish within " DUMP_TIMEOUT_TEXT " ms"));
+  assert_int_equal(ledger_count(workspace.conninfo), 4);
+  assert_int_equal(access(schema_path, F_OK), -1);
+  workspace_close(&workspace);
+}
+
 static void bad_files_are_refused_with_the_database_unchanged(void **state) {
   static const struct {
     const char *name;
@@ -621,6 +665,7 @@ int main(void) {
       cmocka_unit_test(out_of_order_is_refused_unless_allowed),
       cmocka_unit_test(down_by_steps_and_to_a_version),
       cmocka_unit_test(schema_file_has_the_tables_and_the_ledger),
+      cmocka_unit_test(schema_dump_is_bounded_and_says_the_migrations_were_applied),
       cmocka_unit_test(bad_files_are_refused_with_the_database_unchanged),
       cmocka_unit_test(new_writes_the_next_file_from_the_template),
   };

@@ -2,10 +2,12 @@
  * test_cluster.c — the embedded cluster's path logic, without starting a
  * server: where the socket goes (inside the data directory, or a short
  * private directory when the path would pass the 107-byte socket limit),
- * the URL and conninfo libpq gets, and the state of a cluster that is not
- * initialised, stopped, or left by a crash.
+ * the URL and conninfo libpq gets, the state of a cluster that is not
+ * initialised, stopped, or left by a crash (even when its pid is another
+ * process's now), and a pg_config missing from PATH.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -199,6 +202,54 @@ static void missing_server_programs_change_nothing(void **state) {
   assert_int_not_equal(stat(parent, &info), 0);
 }
 
+/* A pid file outlives a crash and its pid may now be another process's:
+ * that process is neither reported as the server nor signalled. */
+static void a_pid_file_naming_another_process_is_left_alone(void **state) {
+  pid_t sleeper = fork();
+  if (sleeper == 0) {
+    execlp("sleep", "sleep", "60", (char *)NULL);
+    _exit(127);
+  }
+  assert_true(sleeper > 0);
+  char pgdata[PATH_BYTES + 8];
+  char pid_file[64];
+  snprintf(pgdata, sizeof pgdata, "%s/pgdata", scratch);
+  snprintf(pid_file, sizeof pid_file, "%ld\n", (long)sleeper);
+  assert_int_equal(mkdir(pgdata, 0700), 0);
+  write_file(pgdata, "PG_VERSION", "15\n");
+  write_file(pgdata, "postmaster.pid", pid_file);
+  tix_cluster_state cluster_state;
+  state_of(scratch, &cluster_state);
+  assert_false(cluster_state.running);
+  assert_int_equal(cluster_state.pid, 0);
+  tix_cluster *cluster = open_cluster(scratch);
+  assert_int_equal(tix_cluster_stop(cluster), TIX_OK);
+  tix_cluster_destroy(cluster);
+  int wait_status = 0;
+  assert_int_equal(waitpid(sleeper, &wait_status, WNOHANG), 0); /* still running */
+  kill(sleeper, SIGKILL);
+  assert_int_equal(waitpid(sleeper, &wait_status, 0), sleeper);
+}
+
+/* pg_config is looked up in PATH before anything is forked, so a missing
+ * one is said as such, not as a child that could not exec. */
+static void pg_config_missing_from_path_is_said_so(void **state) {
+  char data_dir[PATH_BYTES + 32];
+  snprintf(data_dir, sizeof data_dir, "%s/no-pg-config/data", scratch);
+  char *saved_path = strdup(getenv("PATH") != NULL ? getenv("PATH") : "/usr/bin:/bin");
+  assert_non_null(saved_path);
+  unsetenv("TIX_PG_BINDIR");
+  setenv("PATH", "/nonexistent", 1);
+  tix_cluster *cluster = open_cluster(data_dir);
+  int status = tix_cluster_start(cluster);
+  setenv("PATH", saved_path, 1);
+  free(saved_path);
+  tix_cluster_destroy(cluster);
+  assert_int_equal(status, TIX_ECLUSTER);
+  assert_string_equal(tix_last_diag()->message, "could not find the PostgreSQL server programs");
+  assert_non_null(strstr(tix_last_diag()->detail, "no program \"pg_config\" in PATH"));
+}
+
 static void bad_arguments_are_refused(void **state) {
   tix_cluster *cluster = NULL;
   assert_int_equal(tix_cluster_open("", &cluster), TIX_EINVAL);
@@ -218,6 +269,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(stop_of_a_missing_cluster_is_harmless, make_scratch,
                                       remove_scratch),
       cmocka_unit_test_setup_teardown(missing_server_programs_change_nothing, make_scratch,
+                                      remove_scratch),
+      cmocka_unit_test_setup_teardown(a_pid_file_naming_another_process_is_left_alone, make_scratch,
+                                      remove_scratch),
+      cmocka_unit_test_setup_teardown(pg_config_missing_from_path_is_said_so, make_scratch,
                                       remove_scratch),
       cmocka_unit_test(bad_arguments_are_refused),
   };
