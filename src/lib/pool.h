@@ -1,6 +1,7 @@
 /*
  * pool.h — internal: a thread-safe pool of libpq connections with a bounded
- * checkout, idle expiry and replacement of broken connections.
+ * checkout served in arrival order, idle expiry and replacement of broken
+ * connections.
  */
 #ifndef TIX_POOL_H
 #define TIX_POOL_H
@@ -20,6 +21,18 @@ int tix_pool_acquire(tix_pool *pool, PGconn **out);
 void tix_pool_release(tix_pool *pool, PGconn *conn, bool broken);
 /* Connections open now (idle and checked out), for tests and metrics. */
 int tix_pool_open_count(tix_pool *pool);
+
+typedef struct tix_pool_stats {
+  int open;        /* idle, checked out, or being opened */
+  int idle;        /* open and free */
+  int checked_out; /* handed to callers and not yet released */
+  int waiting;     /* callers queued for a connection */
+  int peak_open;   /* the most open at once since the pool was created */
+  long opened;     /* physical connections opened since then */
+} tix_pool_stats;
+
+/* A consistent snapshot, for tests and metrics. */
+void tix_pool_get_stats(tix_pool *pool, tix_pool_stats *out);
 
 /* Opens one connection with tix's settings, waiting until the server answers
  * or timeout_ms passes. Unreachable: TIX_EUNAVAILABLE with where it looked. */
