@@ -21,6 +21,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,13 @@
 #define POOL_WAITERS_MAX       100000
 #define CONNECT_RETRY_FIRST_MS 50
 #define CONNECT_RETRY_MAX_MS   1000
-#define IDLE_PROBE_READS       3
+/* Retries end at the deadline; this only bounds the loop (600 s / 1 s). */
+#define CONNECT_ATTEMPTS_MAX 1000
+/* Protocol exchanges of one connection start-up (a few, more with SCRAM). */
+#define CONNECT_POLL_STEPS_MAX 1000
+/* libpq's smallest connect_timeout: a PQping takes up to this long. */
+#define PING_TIMEOUT_MIN_MS 2000
+#define IDLE_PROBE_READS    3
 /* How long past connect_timeout_ms a caller waits for the connection opened
  * for it: the connect hook's work and the opener's hand-over. */
 #define OPEN_OUTCOME_MARGIN_MS 1000
@@ -80,29 +87,79 @@ static void ignore_notice(void *context, const char *message) {
   (void)message;
 }
 
-static PGconn *connect_once(const char *conninfo, const char *application_name, int timeout_ms) {
-  char timeout_s[16];
-  snprintf(timeout_s, sizeof timeout_s, "%d", timeout_ms < 2000 ? 2 : timeout_ms / 1000);
+/* Drives an asynchronous connection until it is up, has failed, or the
+ * deadline passes (*timed_out). libpq's own connect_timeout is whole seconds
+ * and is not applied to PQconnectPoll at all, so the deadline is kept here
+ * with poll(), to the millisecond. */
+static void drive_connection(PGconn *conn, int64_t deadline_ms, bool *timed_out) {
+  PostgresPollingStatusType polling = PGRES_POLLING_WRITING; /* as libpq says to start */
+  for (int step = 0; step < CONNECT_POLL_STEPS_MAX; step++) {
+    if (polling == PGRES_POLLING_OK || polling == PGRES_POLLING_FAILED) {
+      return;
+    }
+    int64_t left_ms = deadline_ms - tix_now_ms();
+    if (left_ms <= 0) {
+      *timed_out = true;
+      return;
+    }
+    /* The socket changes when libpq moves on to the next host or address. */
+    struct pollfd socket = {.fd = PQsocket(conn),
+                            .events = polling == PGRES_POLLING_READING ? POLLIN : POLLOUT};
+    int ready = poll(&socket, 1, (int)left_ms);
+    if (ready < 0 && errno != EINTR) {
+      return;
+    }
+    if (ready > 0) {
+      polling = PQconnectPoll(conn);
+    }
+  }
+}
+
+/* One connection attempt, bounded by deadline_ms. */
+static PGconn *connect_once(const char *conninfo, const char *application_name, int64_t deadline_ms,
+                            bool *timed_out) {
   /* dbname first so the caller's conninfo expands there; later keywords
    * fill in only what it does not say (fallback_application_name). */
-  const char *keywords[] = {"connect_timeout", "dbname", "fallback_application_name",
-                            "client_encoding", NULL};
-  const char *values[] = {timeout_s, conninfo, application_name, "UTF8", NULL};
-  PGconn *conn = PQconnectdbParams(keywords, values, 1);
+  const char *keywords[] = {"dbname", "fallback_application_name", "client_encoding", NULL};
+  const char *values[] = {conninfo, application_name, "UTF8", NULL};
+  *timed_out = false;
+  PGconn *conn = PQconnectStartParams(keywords, values, 1);
+  if (conn == NULL || PQstatus(conn) == CONNECTION_BAD) {
+    return conn;
+  }
+  drive_connection(conn, deadline_ms, timed_out);
   /* Notices (e.g. a search query of stop words only) are for humans at a
    * psql prompt; a library must not write them to someone else's stderr. */
-  if (conn != NULL) {
-    PQsetNoticeProcessor(conn, ignore_notice, NULL);
-  }
+  PQsetNoticeProcessor(conn, ignore_notice, NULL);
   return conn;
 }
 
-static int fail_unreachable(const char *conninfo, PGconn *conn) {
+/* Whether a failed attempt may succeed later: the server is not up yet, or
+ * refuses connections for now (starting up). A wrong password or a missing
+ * database will not fix itself. Asking costs a connection of its own, with
+ * libpq's whole-second connect_timeout (2 s at least): when less time is
+ * left, the answer is assumed to be yes, and the deadline ends the retries. */
+static bool worth_retrying(const char *conninfo, int64_t deadline_ms) {
+  int64_t left_ms = deadline_ms - tix_now_ms();
+  if (left_ms < PING_TIMEOUT_MIN_MS) {
+    return true;
+  }
+  char timeout_s[24];
+  snprintf(timeout_s, sizeof timeout_s, "%lld", (long long)(left_ms / 1000));
+  const char *keywords[] = {"dbname", "connect_timeout", NULL};
+  const char *values[] = {conninfo, timeout_s, NULL};
+  PGPing ping = PQpingParams(keywords, values, 1);
+  return ping == PQPING_NO_RESPONSE || ping == PQPING_REJECT;
+}
+
+static int fail_unreachable(const char *conninfo, PGconn *conn, int timeout_ms, bool timed_out) {
   char where[1024];
   tix_conninfo_describe(conninfo, where, sizeof where);
   tix_fail(TIX_EUNAVAILABLE, "could not connect to the database");
   char reason[512] = "";
-  if (conn != NULL) {
+  if (timed_out) {
+    snprintf(reason, sizeof reason, "No answer within %d ms.", timeout_ms);
+  } else if (conn != NULL) {
     snprintf(reason, sizeof reason, "%s", PQerrorMessage(conn));
     reason[strcspn(reason, "\n")] = '\0';
   }
@@ -116,18 +173,17 @@ int tix_connect(const char *conninfo, const char *application_name, int timeout_
   *out = NULL;
   int64_t deadline_ms = tix_now_ms() + timeout_ms;
   int64_t pause_ms = CONNECT_RETRY_FIRST_MS;
-  for (;;) {
-    PGconn *conn = connect_once(conninfo, application_name, timeout_ms);
+  for (int attempt = 0; attempt < CONNECT_ATTEMPTS_MAX; attempt++) {
+    bool timed_out = false;
+    PGconn *conn = connect_once(conninfo, application_name, deadline_ms, &timed_out);
     if (conn != NULL && PQstatus(conn) == CONNECTION_OK) {
       *out = conn;
       return TIX_OK;
     }
-    /* Retry only while the server is not up yet; a wrong password or a
-     * missing database will not fix itself. */
-    PGPing ping = PQping(conninfo);
-    bool worth_retrying = ping == PQPING_NO_RESPONSE || ping == PQPING_REJECT;
-    if (!worth_retrying || tix_now_ms() + pause_ms >= deadline_ms) {
-      int status = fail_unreachable(conninfo, conn);
+    bool retry = !timed_out && tix_now_ms() + pause_ms < deadline_ms &&
+                 worth_retrying(conninfo, deadline_ms);
+    if (!retry) {
+      int status = fail_unreachable(conninfo, conn, timeout_ms, timed_out);
       PQfinish(conn);
       return status;
     }
@@ -135,6 +191,7 @@ int tix_connect(const char *conninfo, const char *application_name, int timeout_
     tix_sleep_ms(pause_ms);
     pause_ms = pause_ms * 2 > CONNECT_RETRY_MAX_MS ? CONNECT_RETRY_MAX_MS : pause_ms * 2;
   }
+  return fail_unreachable(conninfo, NULL, timeout_ms, true);
 }
 
 static void enqueue_waiter(tix_pool *pool, struct waiter *waiter) {

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "fault_proxy.h"
 #include "pool.h"
 #include "testdb.h"
 
@@ -32,6 +33,10 @@
 #define FAIR_MAX_WAIT_MS      2000
 #define FAIR_SAMPLE_PERIOD_MS 20
 #define FAIR_APPLICATION_NAME "tix-pool-fair"
+
+/* A database that accepts connections and never answers. */
+#define SILENT_CONNECT_TIMEOUT_MS 1500
+#define SILENT_GIVE_UP_MAX_MS     3000
 
 /* Callers queued one by one behind a held connection. */
 #define ORDER_WAITERS     5
@@ -381,6 +386,55 @@ static void unreachable_database_is_reported_without_password(void **state) {
   assert_null(strstr(diag->message, "s3cret"));
 }
 
+/* Where the cluster's socket is: the host= of the test database. */
+static void cluster_socket_directory(char *out, size_t size) {
+  PQconninfoOption *options = PQconninfoParse(conninfo, NULL);
+  for (PQconninfoOption *option = options; option->keyword != NULL; option++) {
+    if (strcmp(option->keyword, "host") == 0 && option->val != NULL) {
+      snprintf(out, size, "%s", option->val);
+    }
+  }
+  PQconninfoFree(options);
+}
+
+/* TIX_CONNECT_TIMEOUT_MS bounds every connection attempt, even against a
+ * server that completes the TCP handshake and then says nothing. */
+static void silent_database_is_given_up_at_the_connect_timeout(void **state) {
+  char upstream[512] = "";
+  cluster_socket_directory(upstream, sizeof upstream);
+  fault_proxy *silent = NULL;
+  assert_int_equal(fault_proxy_start(upstream, 0, &silent), 0);
+  fault_proxy_set(silent, FAULT_BLACKHOLE, 0);
+  char url[256];
+  snprintf(url, sizeof url, "postgresql://alice:s3cret@127.0.0.1:%d/nowhere",
+           fault_proxy_port(silent));
+  tix_options options = small_options(2);
+  options.connect_timeout_ms = SILENT_CONNECT_TIMEOUT_MS;
+  tix *db = NULL;
+  int64_t started_ms = tix_now_ms();
+  assert_int_equal(tix_open(url, &options, &db), TIX_EUNAVAILABLE);
+  int64_t took_ms = tix_now_ms() - started_ms;
+  assert_null(db);
+  assert_true(took_ms >= SILENT_CONNECT_TIMEOUT_MS - 100 && took_ms < SILENT_GIVE_UP_MAX_MS);
+  const tix_diag *diag = tix_last_diag();
+  char port[16];
+  snprintf(port, sizeof port, "%d", fault_proxy_port(silent));
+  assert_non_null(strstr(diag->detail, "127.0.0.1"));
+  assert_non_null(strstr(diag->detail, port));
+  assert_null(strstr(diag->detail, "s3cret"));
+  assert_null(strstr(diag->message, "s3cret"));
+
+  /* The pool's own checkout, the same. */
+  tix_pool *pool = NULL;
+  assert_int_equal(tix_pool_create(url, &options, &pool), TIX_OK);
+  PGconn *conn = NULL;
+  started_ms = tix_now_ms();
+  assert_int_equal(tix_pool_acquire(pool, &conn), TIX_EUNAVAILABLE);
+  assert_true(tix_now_ms() - started_ms < SILENT_GIVE_UP_MAX_MS);
+  tix_pool_destroy(pool);
+  fault_proxy_stop(silent);
+}
+
 static int create_database(void **state) {
   testdb_create("pool", conninfo, sizeof conninfo);
   return 0;
@@ -401,6 +455,7 @@ int main(void) {
       cmocka_unit_test(callers_are_served_in_arrival_order),
       cmocka_unit_test(wrong_releases_are_assertions),
       cmocka_unit_test(unreachable_database_is_reported_without_password),
+      cmocka_unit_test(silent_database_is_given_up_at_the_connect_timeout),
   };
   return cmocka_run_group_tests(tests, create_database, drop_database);
 }
