@@ -42,7 +42,7 @@ int tix_open(const char *conninfo, const tix_options *options, tix **out) {
     return tix_fail(TIX_ENOMEM, "out of memory");
   }
   db->options = *options;
-  int status = tix_pool_create(conninfo, options, &db->pool);
+  int status = tix_pool_create(conninfo, options, NULL, NULL, &db->pool);
   if (status != TIX_OK) {
     goto free_handle;
   }

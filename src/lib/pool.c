@@ -11,7 +11,8 @@
  * waiting. New connections are opened by one opener thread, not by the
  * caller who happened to find a free slot: under load a backend can take
  * seconds to start, and a caller blocked in that start would wait while
- * connections returned all around it.
+ * connections returned all around it. The opener also runs the connect hook,
+ * so every physical connection is set up exactly once.
  */
 #include "pool.h"
 
@@ -64,6 +65,8 @@ struct tix_pool {
   char *conninfo;
   char *application_name;
   tix_options options;
+  tix_pool_connect_hook on_connect;
+  void *hook_context;
   pthread_mutex_t mutex;
   pthread_condattr_t monotonic; /* for every waiter's condition variable */
   pthread_cond_t opener_signal; /* opens_wanted went up, or stopping */
@@ -276,9 +279,25 @@ static void open_failed_locked(tix_pool *pool, const tix_diag *failure) {
   }
 }
 
+/* Opens one connection and runs the connect hook on it. */
 static int open_connection(tix_pool *pool, PGconn **conn) {
-  return tix_connect(pool->conninfo, pool->application_name, pool->options.connect_timeout_ms,
-                     conn);
+  int status =
+      tix_connect(pool->conninfo, pool->application_name, pool->options.connect_timeout_ms, conn);
+  if (status != TIX_OK || pool->on_connect == NULL) {
+    return status;
+  }
+  tix_diag_clear();
+  status = pool->on_connect(*conn, pool->hook_context);
+  if (status == TIX_OK) {
+    assert(PQtransactionStatus(*conn) == PQTRANS_IDLE && "a connect hook left a transaction open");
+    return TIX_OK;
+  }
+  if (tix_last_diag()->status != status) {
+    tix_fail(status, "could not set up a new database connection");
+  }
+  PQfinish(*conn);
+  *conn = NULL;
+  return status;
 }
 
 /* The opener thread: opens the connections wanted, one at a time, until the
@@ -316,7 +335,8 @@ static void free_pool(tix_pool *pool) {
   free(pool);
 }
 
-int tix_pool_create(const char *conninfo, const tix_options *options, tix_pool **out) {
+int tix_pool_create(const char *conninfo, const tix_options *options,
+                    tix_pool_connect_hook on_connect, void *context, tix_pool **out) {
   *out = NULL;
   if (options->max_connections < 1 || options->max_connections > POOL_CONNECTIONS_MAX) {
     return tix_fail(TIX_EINVAL, "the pool size must be between 1 and %d", POOL_CONNECTIONS_MAX);
@@ -326,6 +346,8 @@ int tix_pool_create(const char *conninfo, const tix_options *options, tix_pool *
     return tix_fail(TIX_ENOMEM, "out of memory");
   }
   pool->options = *options;
+  pool->on_connect = on_connect;
+  pool->hook_context = context;
   pool->conninfo = strdup(conninfo);
   pool->application_name = strdup(options->application_name ? options->application_name : "tix");
   pool->idle = calloc((size_t)options->max_connections, sizeof *pool->idle);

@@ -13,7 +13,17 @@
 
 typedef struct tix_pool tix_pool;
 
-int tix_pool_create(const char *conninfo, const tix_options *options, tix_pool **out);
+/* Set-up for every new connection (preparing the statements its users rely
+ * on, for instance): called once per physical connection, right after it is
+ * established and before anyone gets it, so also again for the replacement
+ * of a broken one. It runs on the pool's opener thread and must leave the
+ * connection idle. A non-zero status (recorded with tix_fail) closes the
+ * connection, and the checkout waiting for it fails with that status. */
+typedef int (*tix_pool_connect_hook)(PGconn *conn, void *context);
+
+/* on_connect may be NULL; context is passed to it. */
+int tix_pool_create(const char *conninfo, const tix_options *options,
+                    tix_pool_connect_hook on_connect, void *context, tix_pool **out);
 void tix_pool_destroy(tix_pool *pool);
 /* Waits at most options->acquire_timeout_ms for a connection. */
 int tix_pool_acquire(tix_pool *pool, PGconn **out);

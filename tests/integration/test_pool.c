@@ -1,7 +1,9 @@
 /*
  * test_pool.c — the connection pool against a real PostgreSQL: bounded
  * checkout, idle expiry, broken connections replaced, many threads sharing
- * a small pool, and an unreachable database reported without a password.
+ * a small pool fairly and in arrival order, wrong releases caught, the
+ * connect hook, and an unreachable or silent database reported in time and
+ * without a password.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -18,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "error.h"
 #include "fault_proxy.h"
 #include "pool.h"
 #include "testdb.h"
@@ -37,6 +40,8 @@
 /* A database that accepts connections and never answers. */
 #define SILENT_CONNECT_TIMEOUT_MS 1500
 #define SILENT_GIVE_UP_MAX_MS     3000
+
+#define HOOK_REUSE_ROUNDS 5
 
 /* Callers queued one by one behind a held connection. */
 #define ORDER_WAITERS     5
@@ -61,7 +66,7 @@ static long backend_pid(PGconn *conn) {
 static void checkout_waits_then_times_out(void **state) {
   tix_options options = small_options(2);
   tix_pool *pool = NULL;
-  assert_int_equal(tix_pool_create(conninfo, &options, &pool), TIX_OK);
+  assert_int_equal(tix_pool_create(conninfo, &options, NULL, NULL, &pool), TIX_OK);
   PGconn *first = NULL, *second = NULL, *third = NULL;
   assert_int_equal(tix_pool_acquire(pool, &first), TIX_OK);
   assert_int_equal(tix_pool_acquire(pool, &second), TIX_OK);
@@ -82,7 +87,7 @@ static void checkout_waits_then_times_out(void **state) {
 static void broken_connections_are_replaced(void **state) {
   tix_options options = small_options(1);
   tix_pool *pool = NULL;
-  assert_int_equal(tix_pool_create(conninfo, &options, &pool), TIX_OK);
+  assert_int_equal(tix_pool_create(conninfo, &options, NULL, NULL, &pool), TIX_OK);
   PGconn *conn = NULL;
   assert_int_equal(tix_pool_acquire(pool, &conn), TIX_OK);
   long old_pid = backend_pid(conn);
@@ -110,7 +115,7 @@ static void idle_connections_expire(void **state) {
   tix_options options = small_options(2);
   options.idle_timeout_ms = 100;
   tix_pool *pool = NULL;
-  assert_int_equal(tix_pool_create(conninfo, &options, &pool), TIX_OK);
+  assert_int_equal(tix_pool_create(conninfo, &options, NULL, NULL, &pool), TIX_OK);
   PGconn *conn = NULL;
   assert_int_equal(tix_pool_acquire(pool, &conn), TIX_OK);
   long old_pid = backend_pid(conn);
@@ -150,7 +155,7 @@ static void many_threads_share_a_small_pool(void **state) {
   tix_options options = small_options(4);
   options.acquire_timeout_ms = 30000;
   struct hammer_state shared = {0};
-  assert_int_equal(tix_pool_create(conninfo, &options, &shared.pool), TIX_OK);
+  assert_int_equal(tix_pool_create(conninfo, &options, NULL, NULL, &shared.pool), TIX_OK);
   pthread_t threads[HAMMER_THREADS];
   for (int i = 0; i < HAMMER_THREADS; i++) {
     assert_int_equal(pthread_create(&threads[i], NULL, hammer, &shared), 0);
@@ -229,7 +234,7 @@ static void overloaded_pool_serves_threads_in_arrival_order(void **state) {
   options.acquire_timeout_ms = FAIR_ACQUIRE_MS;
   options.application_name = FAIR_APPLICATION_NAME;
   struct fair_state shared = {.running = FAIR_THREADS};
-  assert_int_equal(tix_pool_create(conninfo, &options, &shared.pool), TIX_OK);
+  assert_int_equal(tix_pool_create(conninfo, &options, NULL, NULL, &shared.pool), TIX_OK);
   PGconn *admin = testdb_connect(conninfo); /* before the load, so it samples all of it */
   shared.stop_at_ms = tix_now_ms() + FAIR_RUN_MS;
   static struct fair_worker workers[FAIR_THREADS];
@@ -310,7 +315,7 @@ static void callers_are_served_in_arrival_order(void **state) {
   tix_options options = small_options(1);
   options.acquire_timeout_ms = 10000;
   struct order_state shared = {0};
-  assert_int_equal(tix_pool_create(conninfo, &options, &shared.pool), TIX_OK);
+  assert_int_equal(tix_pool_create(conninfo, &options, NULL, NULL, &shared.pool), TIX_OK);
   PGconn *conn = NULL;
   assert_int_equal(tix_pool_acquire(shared.pool, &conn), TIX_OK);
   struct order_caller callers[ORDER_WAITERS];
@@ -341,7 +346,7 @@ static void release_wrongly_in_child(bool foreign) {
   tix_options options = small_options(2);
   tix_pool *pool = NULL;
   PGconn *conn = NULL;
-  if (tix_pool_create(conninfo, &options, &pool) != TIX_OK ||
+  if (tix_pool_create(conninfo, &options, NULL, NULL, &pool) != TIX_OK ||
       tix_pool_acquire(pool, &conn) != TIX_OK) {
     _exit(2);
   }
@@ -386,6 +391,94 @@ static void unreachable_database_is_reported_without_password(void **state) {
   assert_null(strstr(diag->message, "s3cret"));
 }
 
+struct hook_record {
+  int calls;
+  int fail_with; /* non-zero: the hook fails with this status */
+};
+
+/* A connect hook as the purchase path will have: it prepares a statement. */
+static int prepare_on_connect(PGconn *conn, void *context) {
+  struct hook_record *record = context;
+  __atomic_add_fetch(&record->calls, 1, __ATOMIC_SEQ_CST);
+  if (record->fail_with != 0) {
+    return tix_fail(record->fail_with, "the schema is not there");
+  }
+  PGresult *result = PQprepare(conn, "answer", "SELECT 42", 0, NULL);
+  int status = PQresultStatus(result) == PGRES_COMMAND_OK ? TIX_OK : TIX_EDATABASE;
+  PQclear(result);
+  return status;
+}
+
+static long ask_prepared(PGconn *conn) {
+  PGresult *result = PQexecPrepared(conn, "answer", 0, NULL, NULL, NULL, 0);
+  long answer = PQresultStatus(result) == PGRES_TUPLES_OK ? atol(PQgetvalue(result, 0, 0)) : -1;
+  PQclear(result);
+  return answer;
+}
+
+static int hook_calls(struct hook_record *record) {
+  return __atomic_load_n(&record->calls, __ATOMIC_SEQ_CST);
+}
+
+/* Checks out both connections of a pool of two, checks the prepared
+ * statement on each, and returns them. Returns the first one's backend. */
+static long use_both(tix_pool *pool) {
+  PGconn *first = NULL, *second = NULL;
+  assert_int_equal(tix_pool_acquire(pool, &first), TIX_OK);
+  assert_int_equal(tix_pool_acquire(pool, &second), TIX_OK);
+  assert_int_equal(ask_prepared(first), 42);
+  assert_int_equal(ask_prepared(second), 42);
+  long pid = backend_pid(first);
+  tix_pool_release(pool, second, false);
+  tix_pool_release(pool, first, false);
+  return pid;
+}
+
+static void connect_hook_runs_once_per_connection(void **state) {
+  struct hook_record record = {0};
+  tix_options options = small_options(2);
+  tix_pool *pool = NULL;
+  assert_int_equal(tix_pool_create(conninfo, &options, prepare_on_connect, &record, &pool), TIX_OK);
+  long first_pid = use_both(pool);
+  assert_int_equal(hook_calls(&record), 2);
+  for (int round = 0; round < HOOK_REUSE_ROUNDS; round++) {
+    use_both(pool);
+  }
+  assert_int_equal(hook_calls(&record), 2); /* reused, not set up again */
+
+  PGconn *admin = testdb_connect(conninfo);
+  char sql[128];
+  snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%ld)::int", first_pid);
+  assert_int_equal(testdb_query_long(admin, sql), 1);
+  PQfinish(admin);
+  usleep(200 * 1000); /* let the server close the socket */
+  use_both(pool);     /* the replacement has its statement too */
+  assert_int_equal(hook_calls(&record), 3);
+  tix_pool_stats stats;
+  tix_pool_get_stats(pool, &stats);
+  assert_int_equal(stats.opened, 3);
+  assert_int_equal(stats.open, 2);
+  tix_pool_destroy(pool);
+}
+
+static void failing_connect_hook_fails_the_checkout(void **state) {
+  struct hook_record record = {.fail_with = TIX_ESCHEMA};
+  tix_options options = small_options(1);
+  tix_pool *pool = NULL;
+  assert_int_equal(tix_pool_create(conninfo, &options, prepare_on_connect, &record, &pool), TIX_OK);
+  PGconn *conn = NULL;
+  assert_int_equal(tix_pool_acquire(pool, &conn), TIX_ESCHEMA);
+  assert_null(conn);
+  assert_string_equal(tix_last_diag()->message, "the schema is not there");
+  assert_int_equal(tix_pool_open_count(pool), 0); /* closed, not kept */
+  record.fail_with = 0;
+  assert_int_equal(tix_pool_acquire(pool, &conn), TIX_OK);
+  assert_int_equal(ask_prepared(conn), 42);
+  assert_int_equal(hook_calls(&record), 2);
+  tix_pool_release(pool, conn, false);
+  tix_pool_destroy(pool);
+}
+
 /* Where the cluster's socket is: the host= of the test database. */
 static void cluster_socket_directory(char *out, size_t size) {
   PQconninfoOption *options = PQconninfoParse(conninfo, NULL);
@@ -426,7 +519,7 @@ static void silent_database_is_given_up_at_the_connect_timeout(void **state) {
 
   /* The pool's own checkout, the same. */
   tix_pool *pool = NULL;
-  assert_int_equal(tix_pool_create(url, &options, &pool), TIX_OK);
+  assert_int_equal(tix_pool_create(url, &options, NULL, NULL, &pool), TIX_OK);
   PGconn *conn = NULL;
   started_ms = tix_now_ms();
   assert_int_equal(tix_pool_acquire(pool, &conn), TIX_EUNAVAILABLE);
@@ -456,6 +549,8 @@ int main(void) {
       cmocka_unit_test(wrong_releases_are_assertions),
       cmocka_unit_test(unreachable_database_is_reported_without_password),
       cmocka_unit_test(silent_database_is_given_up_at_the_connect_timeout),
+      cmocka_unit_test(connect_hook_runs_once_per_connection),
+      cmocka_unit_test(failing_connect_hook_fails_the_checkout),
   };
   return cmocka_run_group_tests(tests, create_database, drop_database);
 }
