@@ -25,7 +25,10 @@ typedef int (*tix_pool_connect_hook)(PGconn *conn, void *context);
 int tix_pool_create(const char *conninfo, const tix_options *options,
                     tix_pool_connect_hook on_connect, void *context, tix_pool **out);
 void tix_pool_destroy(tix_pool *pool);
-/* Waits at most options->acquire_timeout_ms for a connection. */
+/* Waits in arrival order, at most options->acquire_timeout_ms, for a
+ * connection; when one is being opened for this caller, until that succeeds
+ * or fails (bounded by connect_timeout_ms), so an unreachable database is
+ * reported as TIX_EUNAVAILABLE, not as a busy pool. */
 int tix_pool_acquire(tix_pool *pool, PGconn **out);
 /* Returns a connection; a broken one (or one left inside a transaction) is closed. */
 void tix_pool_release(tix_pool *pool, PGconn *conn, bool broken);
