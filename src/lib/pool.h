@@ -1,6 +1,7 @@
 /*
  * pool.h — internal: a thread-safe pool of libpq connections with a bounded
- * checkout, idle expiry and replacement of broken connections.
+ * checkout served in arrival order, idle expiry and replacement of broken
+ * connections.
  */
 #ifndef TIX_POOL_H
 #define TIX_POOL_H
@@ -12,19 +13,39 @@
 
 typedef struct tix_pool tix_pool;
 
-/* Runs on every new connection before it is handed out (e.g. to prepare
- * statements); a status other than TIX_OK closes it and fails the acquire. */
+/* Set-up for every new connection (preparing the statements its users rely
+ * on, for instance): called once per physical connection, right after it is
+ * established and before anyone gets it, so also again for the replacement
+ * of a broken one. It runs on the pool's opener thread and must leave the
+ * connection idle. A non-zero status (recorded with tix_fail) closes the
+ * connection, and the checkout waiting for it fails with that status. */
 typedef int (*tix_pool_connect_hook)(PGconn *conn, void *context);
 
+/* on_connect may be NULL; context is passed to it. */
 int tix_pool_create(const char *conninfo, const tix_options *options,
                     tix_pool_connect_hook on_connect, void *context, tix_pool **out);
 void tix_pool_destroy(tix_pool *pool);
-/* Waits at most options->acquire_timeout_ms for a connection. */
+/* Waits in arrival order, at most options->acquire_timeout_ms, for a
+ * connection; when one is being opened for this caller, until that succeeds
+ * or fails (bounded by connect_timeout_ms), so an unreachable database is
+ * reported as TIX_EUNAVAILABLE, not as a busy pool. */
 int tix_pool_acquire(tix_pool *pool, PGconn **out);
 /* Returns a connection; a broken one (or one left inside a transaction) is closed. */
 void tix_pool_release(tix_pool *pool, PGconn *conn, bool broken);
 /* Connections open now (idle and checked out), for tests and metrics. */
 int tix_pool_open_count(tix_pool *pool);
+
+typedef struct tix_pool_stats {
+  int open;        /* idle, checked out, or being opened */
+  int idle;        /* open and free */
+  int checked_out; /* handed to callers and not yet released */
+  int waiting;     /* callers queued for a connection */
+  int peak_open;   /* the most open at once since the pool was created */
+  long opened;     /* physical connections opened since then */
+} tix_pool_stats;
+
+/* A consistent snapshot, for tests and metrics. */
+void tix_pool_get_stats(tix_pool *pool, tix_pool_stats *out);
 
 /* Opens one connection with tix's settings, waiting until the server answers
  * or timeout_ms passes. Unreachable: TIX_EUNAVAILABLE with where it looked. */
