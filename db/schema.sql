@@ -427,4 +427,4 @@ INSERT INTO public.schema_migrations (version, name, checksum, execution_ms) VAL
 INSERT INTO public.schema_migrations (version, name, checksum, execution_ms) VALUES (3, 'create_tickets', '5e146b00261e8657fabc72b57ff7f18aa97d6aa3738cfcc63e4ccff48d66b92b', 0);
 INSERT INTO public.schema_migrations (version, name, checksum, execution_ms) VALUES (4, 'create_audit_log', '05db6650ebd21697c5f24c926dd05b1a2059d5782c5a0b92b591502dc226fb96', 0);
 INSERT INTO public.schema_migrations (version, name, checksum, execution_ms) VALUES (5, 'purchase_holds', '2ee126d46efa9eb889505fed860456a7678b2f1ffdafec36bcea5c891f39c4c9', 0);
-INSERT INTO public.schema_migrations (version, name, checksum, execution_ms) VALUES (6, 'lean_sales', 'ce5310317aff3a3235ab6fe97cad644ec3dd8016c7b2368800889b654c1156aa', 0);
+INSERT INTO public.schema_migrations (version, name, checksum, execution_ms) VALUES (6, 'lean_sales', '43d9a935be5d89d5536eb20740031253603843b657fdd9415e8aef24838a592e', 0);

@@ -8,12 +8,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 database="cli_bench_$$"
 
-admin_psql -c "CREATE DATABASE $database"
-export DATABASE_URL="$admin_url dbname=$database"
-export TIX_DATA="$work/embedded-must-not-start"
-export TIX_MIGRATIONS="$TIX_SOURCE_ROOT/db/migrations"
-cd "$work"
-"$TIX" migrate up >/dev/null
+own_migrated_database
 
 expect 0 bench --help
 grep -q "Usage: tix bench" "$work/out" || fail "no usage in --help"

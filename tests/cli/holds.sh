@@ -20,12 +20,7 @@ strategies=(locking optimistic atomic serializable group)
 hold_seconds=1
 lapse_polls=100 # of 0.1 s: the bound on waiting for the holds to lapse
 
-admin_psql -c "CREATE DATABASE $database"
-export DATABASE_URL="$admin_url dbname=$database"
-export TIX_DATA="$work/embedded-must-not-start"
-export TIX_MIGRATIONS="$TIX_SOURCE_ROOT/db/migrations"
-cd "$work"
-"$TIX" migrate up >/dev/null
+own_migrated_database
 
 sql() { psql "$DATABASE_URL" -X -q -t -A -v ON_ERROR_STOP=1 -c "$1"; }
 

@@ -26,6 +26,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# own_migrated_database: creates $database in the suite's cluster, points tix
+# at it through DATABASE_URL alone (no embedded cluster may start), applies
+# the migrations and moves into the work directory.
+own_migrated_database() {
+  admin_psql -c "CREATE DATABASE $database"
+  export DATABASE_URL="$admin_url dbname=$database"
+  export TIX_DATA="$work/embedded-must-not-start"
+  export TIX_MIGRATIONS="$TIX_SOURCE_ROOT/db/migrations"
+  cd "$work"
+  "$TIX" migrate up >/dev/null
+}
+
 ok() { echo "ok - $*"; }
 fail() {
   echo "FAIL - $*" >&2

@@ -19,12 +19,7 @@ stderr_has() { grep -q -- "$1" "$work/err" || fail "stderr lacks \"$1\""; }
 sql() { psql "$DATABASE_URL" -X -q -t -A -v ON_ERROR_STOP=1 -c "$1"; }
 
 # Only DATABASE_URL says where the database is; no embedded cluster.
-admin_psql -c "CREATE DATABASE $database"
-export DATABASE_URL="$admin_url dbname=$database"
-export TIX_DATA="$work/embedded-must-not-start"
-export TIX_MIGRATIONS="$TIX_SOURCE_ROOT/db/migrations"
-cd "$work"
-"$TIX" migrate up >/dev/null
+own_migrated_database
 
 new_event() { # tickets [max per customer]: prints the new event's id
   local limit=()
