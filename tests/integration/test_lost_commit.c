@@ -64,7 +64,8 @@ static void reply_lost_then_resolved(void **state) {
     fault_proxy_stats before, after;
     fault_proxy_get_stats(proxy, &before);
     fault_proxy_set(proxy, FAULT_CUT_AFTER_COMMIT, 1);
-    tix_purchase_request request = {.event_id = event_id, .quantity = 3, .purchase_id = purchase_id};
+    tix_purchase_request request = {
+        .event_id = event_id, .quantity = 3, .purchase_id = purchase_id};
     tix_purchase purchase;
     int status = tix_purchase_buy(db, committing[i], &request, &purchase);
     fault_proxy_get_stats(proxy, &after);
@@ -92,7 +93,8 @@ static void reply_lost_and_database_gone_is_unknown(void **state) {
     tix *db = open_through_proxy();
     fault_proxy_set(proxy, FAULT_CUT_AFTER_COMMIT, 1);
     fault_proxy_set(proxy, FAULT_REFUSE, 0); /* no fresh connection to ask on */
-    tix_purchase_request request = {.event_id = event_id, .quantity = 2, .purchase_id = purchase_id};
+    tix_purchase_request request = {
+        .event_id = event_id, .quantity = 2, .purchase_id = purchase_id};
     tix_purchase purchase;
     int status = tix_purchase_buy(db, committing[i], &request, &purchase);
     fault_proxy_set(proxy, FAULT_NONE, 0);
@@ -120,7 +122,8 @@ static void commit_cut_before_it_landed_is_retried(void **state) {
     purchase_id_for(committing[i], 3, purchase_id);
     tix *db = open_through_proxy();
     fault_proxy_set(proxy, FAULT_CUT_BEFORE_COMMIT, 1);
-    tix_purchase_request request = {.event_id = event_id, .quantity = 1, .purchase_id = purchase_id};
+    tix_purchase_request request = {
+        .event_id = event_id, .quantity = 1, .purchase_id = purchase_id};
     tix_purchase purchase;
     int status = tix_purchase_buy(db, committing[i], &request, &purchase);
     fault_proxy_set(proxy, FAULT_NONE, 0);
