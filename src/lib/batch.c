@@ -447,6 +447,9 @@ static batch_outcome commit_decided(PGconn *conn, tix_batch_entry *entries, size
   return BATCH_ANSWERED;
 }
 
+/* The batch's one transaction: BEGIN goes out in open_and_read's pipeline,
+ * COMMIT in write_and_commit's (or alone when nothing sold), and every
+ * failure before COMMIT is rolled back here or in commit_decided. */
 static batch_outcome run_transaction(PGconn *conn, tix_batch_entry *entries, size_t count,
                                      tix_event_state *event) {
   reset_entries(entries, count);
