@@ -6,6 +6,7 @@
 #define TIX_CLI_H
 
 #include "tix.h"
+#include "tix_json.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -49,11 +50,5 @@ bool cli_parse_int(const char *text, long minimum, long maximum, int *out);
 void cli_print_json(json_t *value);
 /* {"error": {"code", "message", …}} for a status, on stdout for --json. */
 json_t *cli_error_json(int status);
-
-/* The event object of DESIGN §3; NULL when out of memory. */
-json_t *cli_event_json(const tix_event *event);
-/* The purchase object of DESIGN §3 (in src/cli/purchase.c); NULL when out
- * of memory. */
-json_t *cli_purchase_json(const tix_purchase *purchase);
 
 #endif /* TIX_CLI_H */

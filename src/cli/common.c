@@ -89,8 +89,5 @@ void cli_print_json(json_t *value) {
 }
 
 json_t *cli_error_json(int status) {
-  const tix_diag *diag = tix_last_diag();
-  const char *message =
-      diag->status == status && diag->message[0] ? diag->message : tix_strerror(status);
-  return json_pack("{s:{s:s,s:s}}", "error", "code", tix_error_code(status), "message", message);
+  return tix_json_error(status, tix_last_diag());
 }

@@ -263,7 +263,7 @@ static void print_event(const tix_event *event) {
 
 static void print_result(const tix_event *event, bool json) {
   if (json) {
-    cli_print_json(cli_event_json(event));
+    cli_print_json(tix_json_event(event));
   } else {
     print_event(event);
   }
@@ -353,7 +353,7 @@ static int read_filter(const struct event_arguments *arguments, tix_event_filter
 static void print_page_json(const tix_event_page *page) {
   json_t *events = json_array();
   for (size_t i = 0; i < page->count; i++) {
-    json_array_append_new(events, cli_event_json(&page->events[i]));
+    json_array_append_new(events, tix_json_event(&page->events[i]));
   }
   json_t *cursor = page->next_cursor[0] != '\0' ? json_string(page->next_cursor) : json_null();
   cli_print_json(json_pack("{s:o, s:o}", "events", events, "next_cursor", cursor));

@@ -47,21 +47,6 @@ static const char purchase_help[] =
     "Exit codes: 0 done, 1 refused (not found, expired, refunded), 2 usage,\n"
     "3 database unavailable.\n";
 
-json_t *cli_purchase_json(const tix_purchase *purchase) {
-  json_t *tickets = json_array();
-  for (size_t i = 0; tickets != NULL && i < purchase->ticket_count; i++) {
-    json_array_append_new(tickets, json_string(purchase->tickets[i]));
-  }
-  json_t *customer = purchase->customer[0] != '\0' ? json_string(purchase->customer) : json_null();
-  json_t *expires_at =
-      purchase->expires_at[0] != '\0' ? json_string(purchase->expires_at) : json_null();
-  /* "o" steals the references above, also when packing fails. */
-  return json_pack("{s:s, s:s, s:o, s:i, s:s, s:o, s:o, s:s}", "purchase_id", purchase->purchase_id,
-                   "event_id", purchase->event_id, "customer", customer, "quantity",
-                   purchase->quantity, "status", purchase->status, "tickets", tickets, "expires_at",
-                   expires_at, "created_at", purchase->created_at);
-}
-
 /* Reports a failure on stderr and, with --json, as the error object on
  * stdout too: with how many are left when too few were, and with the
  * purchase id whenever an attempt started (so an unknown outcome can be
@@ -69,15 +54,7 @@ json_t *cli_purchase_json(const tix_purchase *purchase) {
 static int report_failure(int status, bool json, const tix_purchase *purchase) {
   int exit_code = cli_report(status);
   if (json) {
-    json_t *error = cli_error_json(status);
-    json_t *fields = json_object_get(error, "error");
-    if (status == TIX_EINSUFFICIENT && purchase != NULL && purchase->available_tickets >= 0) {
-      json_object_set_new(fields, "available", json_integer(purchase->available_tickets));
-    }
-    if (purchase != NULL && purchase->purchase_id[0] != '\0') {
-      json_object_set_new(fields, "purchase_id", json_string(purchase->purchase_id));
-    }
-    cli_print_json(error);
+    cli_print_json(tix_json_purchase_error(status, tix_last_diag(), purchase));
   }
   return exit_code;
 }
@@ -257,7 +234,7 @@ int cli_buy(int argc, char **argv) {
   if (status != TIX_OK) {
     exit_code = report_failure(status, arguments.json, &purchase);
   } else if (arguments.json) {
-    cli_print_json(cli_purchase_json(&purchase));
+    cli_print_json(tix_json_purchase(&purchase));
   } else {
     print_bought(&purchase);
   }
@@ -355,7 +332,7 @@ int cli_purchase(int argc, char **argv) {
   if (status != TIX_OK) {
     exit_code = report_failure(status, json, &purchase);
   } else if (json) {
-    cli_print_json(cli_purchase_json(&purchase));
+    cli_print_json(tix_json_purchase(&purchase));
   } else {
     print_action_done(action->name, &purchase);
   }
