@@ -29,6 +29,7 @@ int cli_event(int argc, char **argv);
 int cli_buy(int argc, char **argv);
 int cli_purchase(int argc, char **argv);
 int cli_bench(int argc, char **argv);
+int cli_serve(int argc, char **argv);
 
 /* The exit code a library status deserves. */
 int cli_exit_code(int status);

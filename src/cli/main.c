@@ -18,6 +18,7 @@ static const struct verb verbs[] = {
     {"event", cli_event, "create, list, show, update and cancel events"},
     {"buy", cli_buy, "buy or hold tickets for an event"},
     {"purchase", cli_purchase, "show, confirm or refund a purchase"},
+    {"serve", cli_serve, "serve the HTTP JSON API"},
     {"bench", cli_bench, "measure purchases per second, strategy by strategy"},
 };
 
