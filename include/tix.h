@@ -55,11 +55,11 @@ extern "C" {
   X(TIX_EMIGRATIONFILE, "migration_file_invalid", "A migration file is invalid.")                  \
   X(TIX_EDRIFT, "migration_drift", "An applied migration file has changed.")                       \
   X(TIX_EORDER, "migration_out_of_order", "A migration is older than applied ones.")               \
-  X(TIX_EPENDING, "migrations_pending", "The database has pending migrations.")                    \
   X(TIX_ELOCKED, "lock_timeout", "Another process holds the lock.")                                \
   X(TIX_ECLUSTER, "cluster_error", "The embedded PostgreSQL cluster failed.")                      \
   X(TIX_EIO, "io_error", "A file operation failed.")                                               \
-  X(TIX_EINTERNAL, "internal_error", "An internal error occurred.")
+  X(TIX_EINTERNAL, "internal_error", "An internal error occurred.")                                \
+  X(TIX_EPENDING, "migrations_pending", "The database has pending migrations.")
 
 enum tix_status {
   TIX_OK = 0,
