@@ -58,7 +58,8 @@ extern "C" {
   X(TIX_ELOCKED, "lock_timeout", "Another process holds the lock.")                                \
   X(TIX_ECLUSTER, "cluster_error", "The embedded PostgreSQL cluster failed.")                      \
   X(TIX_EIO, "io_error", "A file operation failed.")                                               \
-  X(TIX_EINTERNAL, "internal_error", "An internal error occurred.")
+  X(TIX_EINTERNAL, "internal_error", "An internal error occurred.")                                \
+  X(TIX_EPENDING, "migrations_pending", "The database has pending migrations.")
 
 enum tix_status {
   TIX_OK = 0,
@@ -113,8 +114,10 @@ void tix_config_describe(const tix_config *config, char *buffer, size_t size);
 /* Replaces the conninfo (used once the embedded cluster knows its socket). */
 int tix_config_set_conninfo(tix_config *config, const char *conninfo);
 /* Makes the configuration usable: for the embedded source, starts the cluster
- * if it is not running (applying migrations then, when apply_migrations) and
- * sets the conninfo to its socket. Other sources are left as they are. */
+ * if it is not running and sets the conninfo to its socket; when it had to
+ * create the cluster (initdb), and apply_migrations, it applies the
+ * migrations to the new database. An existing database is never migrated
+ * here. Other sources are left as they are. */
 int tix_config_prepare(tix_config *config, bool apply_migrations);
 
 /* ------------------------------------------------------ embedded cluster */
@@ -161,7 +164,9 @@ int tix_open(const char *conninfo, const tix_options *options, tix **out);
 void tix_close(tix *db);
 
 /* Resolves the environment, starts the embedded cluster on demand (applying
- * migrations when it starts it) and opens the pool: what every command does. */
+ * the migrations when it creates it), opens the pool and checks the schema
+ * (tix_schema_check): what every command does. TIX_EPENDING, naming them,
+ * when migrations are pending. */
 int tix_open_from_env(const tix_options *options, tix **out);
 
 /* ------------------------------------------------------------ migrations */
@@ -203,6 +208,14 @@ int tix_migrate_status(const char *conninfo, const tix_migrate_options *options,
                        tix_migration_status **list, size_t *count);
 /* Records the current checksum of an applied, drifted migration. */
 int tix_migrate_accept(const char *conninfo, const tix_migrate_options *options, int64_t version);
+/* Whether every migration of the directory (options->directory, resolved as
+ * for tix_migrate_up; options may be NULL) is applied to the database:
+ * TIX_OK, or TIX_EPENDING with the pending files named in the diagnostic
+ * and "tix migrate up" in its hint. It reads the file names, not the files,
+ * and the ledger in one query; drift is not looked for (tix_migrate_status
+ * does that). tix_open_from_env runs it for every command; a server that
+ * opens the database itself runs it before serving. */
+int tix_schema_check(const char *conninfo, const tix_migrate_options *options);
 /* Up, down, up on a scratch database; catalog compared after each down. */
 int tix_migrate_verify(const char *conninfo, const tix_migrate_options *options);
 /* Writes <dir>/NNNN_name.sql from the template; path_out gets its path. */

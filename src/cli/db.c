@@ -16,7 +16,7 @@
 
 struct sub_verb {
   const char *name;
-  int (*run)(tix_cluster *cluster, bool json);
+  int (*run)(tix_cluster *cluster, tix_config *config, bool json);
   bool has_json;
   const char *usage;
 };
@@ -28,7 +28,7 @@ static const char db_usage[] =
     "are all unset. It lives in $TIX_DATA (default ./.tix): pgdata/ is the cluster,\n"
     "server.log its log. It listens on a Unix socket only, never on a TCP port.\n"
     "\n"
-    "  start    initialise on first use, start, create the database, migrate\n"
+    "  start    start; the first time, initialise, create the database, migrate\n"
     "  stop     stop the server (fast shutdown)\n"
     "  status   say whether it runs (exit 0) or not (exit 3); --json\n"
     "  url      print a libpq URI for the database tix uses: psql \"$(tix db url)\"\n"
@@ -39,13 +39,15 @@ static const char db_usage[] =
 static const char start_usage[] =
     "Usage: tix db start\n"
     "\n"
-    "Initialises the cluster in $TIX_DATA (default ./.tix) the first time, starts it\n"
-    "on its private Unix socket, creates the database \"tix\" and applies the pending\n"
-    "migrations. Starting a running cluster is harmless.\n"
+    "Starts the cluster in $TIX_DATA (default ./.tix) on its private Unix socket.\n"
+    "The first time, it initialises it, creates the database \"tix\" and applies the\n"
+    "migrations. An existing cluster is never migrated by start: pending migrations\n"
+    "are named in a warning, for \"tix migrate up\" (other commands refuse to run\n"
+    "until then). Starting a running cluster is harmless.\n"
     "\n"
-    "Exit codes: 0 started or already running, 1 a migration failed, 2 usage or a\n"
-    "database is configured (tix db manages only the embedded one), 3 the cluster\n"
-    "could not be started.\n";
+    "Exit codes: 0 started or already running, 1 a migration of a new cluster\n"
+    "failed, 2 usage or a database is configured (tix db manages only the embedded\n"
+    "one), 3 the cluster could not be started.\n";
 
 static const char stop_usage[] =
     "Usage: tix db stop\n"
@@ -74,10 +76,10 @@ static const char url_usage[] =
     "cluster's socket (printed whether the cluster runs or not). It may contain a\n"
     "password when the configuration does.\n";
 
-static int run_start(tix_cluster *cluster, bool json);
-static int run_stop(tix_cluster *cluster, bool json);
-static int run_status(tix_cluster *cluster, bool json);
-static int run_url(tix_cluster *cluster, bool json);
+static int run_start(tix_cluster *cluster, tix_config *config, bool json);
+static int run_stop(tix_cluster *cluster, tix_config *config, bool json);
+static int run_status(tix_cluster *cluster, tix_config *config, bool json);
+static int run_url(tix_cluster *cluster, tix_config *config, bool json);
 
 static const struct sub_verb sub_verbs[] = {
     {"start", run_start, false, start_usage},
@@ -86,24 +88,29 @@ static const struct sub_verb sub_verbs[] = {
     {"url", run_url, false, url_usage},
 };
 
-static int run_start(tix_cluster *cluster, bool json) {
+/* The cluster runs whatever this finds: it is a warning, not a failure. */
+static void warn_if_behind(const tix_config *config) {
+  if (tix_schema_check(tix_config_conninfo(config), NULL) == TIX_OK) {
+    return;
+  }
+  const tix_diag *diag = tix_last_diag();
+  fprintf(stderr, "tix: warning: %s\n", diag->message);
+  if (diag->hint[0] != '\0') {
+    fprintf(stderr, "HINT: %s\n", diag->hint);
+  }
+}
+
+/* tix_config_prepare starts the cluster, and migrates it only when it had
+ * to create it: start must not apply a migration still being written. */
+static int run_start(tix_cluster *cluster, tix_config *config, bool json) {
   tix_cluster_state before;
   tix_cluster_state after;
-  char conninfo[URL_BYTES];
   int status = tix_cluster_state_get(cluster, &before);
   if (status == TIX_OK) {
-    status = tix_cluster_start(cluster);
+    status = tix_config_prepare(config, true);
   }
   if (status == TIX_OK) {
     status = tix_cluster_state_get(cluster, &after);
-  }
-  if (status == TIX_OK) {
-    status = tix_cluster_url(cluster, conninfo, sizeof conninfo); /* a URI is a conninfo */
-  }
-  if (status == TIX_OK) {
-    tix_migrate_options options;
-    tix_migrate_options_default(&options);
-    status = tix_migrate_up(conninfo, &options);
   }
   if (status != TIX_OK) {
     return cli_report(status);
@@ -114,10 +121,11 @@ static int run_start(tix_cluster *cluster, bool json) {
     printf("started PostgreSQL %d (pid %ld) in %s\n", after.major_version, after.pid,
            after.data_dir);
   }
+  warn_if_behind(config);
   return CLI_EXIT_DONE;
 }
 
-static int run_stop(tix_cluster *cluster, bool json) {
+static int run_stop(tix_cluster *cluster, tix_config *config, bool json) {
   tix_cluster_state before;
   int status = tix_cluster_state_get(cluster, &before);
   if (status == TIX_OK) {
@@ -153,7 +161,7 @@ static void print_state(const tix_cluster_state *state, const char *url) {
   printf("url:              %s\n", url);
 }
 
-static int run_status(tix_cluster *cluster, bool json) {
+static int run_status(tix_cluster *cluster, tix_config *config, bool json) {
   tix_cluster_state state;
   char url[URL_BYTES];
   int status = tix_cluster_state_get(cluster, &state);
@@ -174,7 +182,7 @@ static int run_status(tix_cluster *cluster, bool json) {
   return state.running ? CLI_EXIT_DONE : CLI_EXIT_UNAVAILABLE;
 }
 
-static int run_url(tix_cluster *cluster, bool json) {
+static int run_url(tix_cluster *cluster, tix_config *config, bool json) {
   char url[URL_BYTES];
   int status = tix_cluster_url(cluster, url, sizeof url);
   if (status != TIX_OK) {
@@ -313,7 +321,7 @@ static int run_sub_verb(const struct sub_verb *sub, int argc, char **argv) {
     exit_code = cli_report(status);
     goto destroy_config;
   }
-  exit_code = sub->run(cluster, json);
+  exit_code = sub->run(cluster, config, json);
   tix_cluster_destroy(cluster);
 destroy_config:
   tix_config_destroy(config);

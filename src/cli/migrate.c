@@ -12,14 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#define POSITIONALS_MAX      1
-#define LOCK_TIMEOUT_MAX_S   86400
-#define VERSION_TEXT_MAX     18
-#define STATUS_NAME_COLUMN   28
-#define NEW_PATH_BYTES       PATH_MAX
-#define MILLISECONDS_PER_SEC 1000
+#define POSITIONALS_MAX     1
+#define LOCK_TIMEOUT_MAX_MS (24 * 60 * 60 * 1000) /* as the library's limit */
+#define VERSION_TEXT_MAX    18
+#define STATUS_NAME_COLUMN  28
+#define NEW_PATH_BYTES      PATH_MAX
+#define VERB_BYTES          32
 
 enum flag {
   FLAG_TO = 1 << 0,
@@ -31,9 +30,10 @@ enum flag {
   FLAG_LOCK_TIMEOUT = 1 << 6,
   FLAG_VERBOSE = 1 << 7,
   FLAG_HELP = 1 << 8,
+  FLAG_QUIET = 1 << 9,
 };
 
-#define FLAGS_COMMON (FLAG_DIR | FLAG_VERBOSE | FLAG_HELP)
+#define FLAGS_COMMON (FLAG_DIR | FLAG_VERBOSE | FLAG_QUIET | FLAG_HELP)
 #define FLAGS_CHANGE (FLAGS_COMMON | FLAG_SCHEMA_FILE | FLAG_LOCK_TIMEOUT | FLAG_DRY_RUN)
 
 struct arguments {
@@ -41,7 +41,9 @@ struct arguments {
   tix_migrate_options options;
   bool json;
   bool verbose;
+  bool quiet;
   bool to_given;
+  int exit_code; /* when the command worked but found trouble it has reported */
   const char *positionals[POSITIONALS_MAX];
   int positional_count;
 };
@@ -63,8 +65,12 @@ static const struct option long_options[] = {
     {"json", no_argument, NULL, 'j'},
     {"dir", required_argument, NULL, 'd'},
     {"schema-file", required_argument, NULL, 's'},
-    {"lock-timeout", required_argument, NULL, 'l'},
+    {"lock-timeout-ms", required_argument, NULL, 'l'},
+    /* Kept so that it is refused with a hint rather than taken, as an
+     * abbreviation, for --lock-timeout-ms: it was in seconds. */
+    {"lock-timeout", optional_argument, NULL, 'L'},
     {"verbose", no_argument, NULL, 'v'},
+    {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -76,15 +82,20 @@ static const char common_usage[] =
     "  --dry-run              up, down, redo: say what would run and change nothing\n"
     "  --schema-file FILE     up, down, redo: where to write the schema after a change\n"
     "                         (default DIR/../schema.sql or $TIX_SCHEMA_FILE; \"\" writes none)\n"
-    "  --lock-timeout SECONDS up, down, redo, accept: how long to wait for another\n"
-    "                         migrator (default 60, or $TIX_MIGRATE_LOCK_TIMEOUT_MS)\n"
+    "  --lock-timeout-ms MS   up, down, redo, accept: how long to wait for another\n"
+    "                         migrator, in milliseconds (default\n"
+    "                         $TIX_MIGRATE_LOCK_TIMEOUT_MS, else 60000)\n"
     "  --json                 status: a JSON array of objects\n"
-    "  --verbose              report progress on stderr even when it is not a terminal\n"
+    "  --quiet                say nothing but errors (and the plan of --dry-run)\n"
+    "  --verbose              the default: what was applied or rolled back, one line\n"
+    "                         per migration, on stderr\n"
     "  -h, --help             show this help\n"
     "\nThe database: DATABASE_URL, DB_*, PG*, else the embedded cluster; waits for it\n"
     "up to $TIX_CONNECT_TIMEOUT_MS (default 10000).\n"
-    "Exit codes: 0 done, 1 refused (a migration failed, drift, out of order, lock\n"
-    "timeout), 2 usage or invalid migration file, 3 database unavailable.\n";
+    "Exit codes: 0 done, 1 refused (a migration failed, drift, out of order, a\n"
+    "missing file, lock timeout; status: a migration drifted, out of order or\n"
+    "missing its file), 2 usage or invalid migration file (an up section with no\n"
+    "statement, as \"new\" writes it, is invalid), 3 database unavailable.\n";
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -129,7 +140,7 @@ static int with_database(struct arguments *arguments, database_fn run) {
   }
   int status = run(tix_config_conninfo(config), arguments);
   tix_config_destroy(config);
-  return status == TIX_OK ? CLI_EXIT_DONE : report(arguments, status);
+  return status == TIX_OK ? arguments->exit_code : report(arguments, status);
 }
 
 /* ------------------------------------------------------------ subcommands */
@@ -245,6 +256,30 @@ static void status_print(const tix_migration_status *list, size_t count) {
   printf("\n");
 }
 
+/* States that up would refuse, where the files and the database disagree:
+ * after the listing (stdout, as asked), a line on stderr and exit 1, so
+ * that a script or a deployment check sees them. */
+static int status_trouble(const tix_migration_status *list, size_t count) {
+  size_t drifted = 0;
+  size_t out_of_order = 0;
+  size_t missing = 0;
+  for (size_t i = 0; i < count; i++) {
+    drifted += list[i].state == TIX_MIGRATION_DRIFTED;
+    out_of_order += list[i].state == TIX_MIGRATION_OUT_OF_ORDER;
+    missing += list[i].state == TIX_MIGRATION_MISSING_FILE;
+  }
+  if (drifted + out_of_order + missing == 0) {
+    return CLI_EXIT_DONE;
+  }
+  fprintf(stderr,
+          "tix: the migrations and the database disagree: %zu drifted, %zu out of order, "
+          "%zu missing their file\n"
+          "HINT: \"tix migrate up\" refuses until this is resolved: see \"tix migrate --help\" "
+          "for accept and --allow-out-of-order, and restore missing files.\n",
+          drifted, out_of_order, missing);
+  return CLI_EXIT_REFUSED;
+}
+
 static int run_status(const char *conninfo, struct arguments *arguments) {
   tix_migration_status *list = NULL;
   size_t count = 0;
@@ -253,6 +288,9 @@ static int run_status(const char *conninfo, struct arguments *arguments) {
     cli_print_json(status_json(list, count));
   } else if (status == TIX_OK) {
     status_print(list, count);
+  }
+  if (status == TIX_OK) {
+    arguments->exit_code = status_trouble(list, count);
   }
   free(list);
   return status;
@@ -280,11 +318,14 @@ static const struct subcommand subcommands[] = {
     {"status", status_command, FLAGS_COMMON | FLAG_JSON, 0,
      "status [--json]\n"
      "  Lists every migration: version, name, state (applied, pending, drifted,\n"
-     "  out_of_order, missing_file), when it was applied and how long it took.\n"},
+     "  out_of_order, missing_file), when it was applied and how long it took.\n"
+     "  Exits 1 when one is drifted, out_of_order or missing_file.\n"},
     {"accept", accept_command, FLAGS_COMMON | FLAG_LOCK_TIMEOUT, 1,
      "accept VERSION\n"
-     "  Records the current checksum of an applied migration whose file changed\n"
-     "  (after checking the change is already in the database).\n"},
+     "  Records the current checksum of an applied migration whose file changed.\n"
+     "  It applies nothing and checks nothing against the database: use it when\n"
+     "  the edit changes nothing there (a comment, formatting) or was made there\n"
+     "  already; otherwise undo the edit and put the change in a new migration.\n"},
     {"new", new_command, FLAGS_COMMON, 1,
      "new NAME\n"
      "  Creates DIR/NNNN_NAME.sql (the next number) with an up and a down section\n"
@@ -292,7 +333,10 @@ static const struct subcommand subcommands[] = {
     {"verify", verify_command, FLAGS_COMMON, 0,
      "verify\n"
      "  In a scratch database (created and dropped again), applies each migration,\n"
-     "  rolls it back, checks the catalog is as before, and applies it again.\n"},
+     "  rolls it back, checks the catalog is as before, and applies it again.\n"
+     "  Scratch databases are named tix_migrate_verify_PID_START after the server\n"
+     "  process of verify's connection; those of verifies that were killed are\n"
+     "  dropped by the next verify.\n"},
 };
 
 static void print_help(FILE *stream, const struct subcommand *only) {
@@ -329,9 +373,12 @@ static unsigned flag_of(int option) {
   case 's':
     return FLAG_SCHEMA_FILE;
   case 'l':
+  case 'L':
     return FLAG_LOCK_TIMEOUT;
   case 'v':
     return FLAG_VERBOSE;
+  case 'q':
+    return FLAG_QUIET;
   default:
     return FLAG_HELP;
   }
@@ -340,7 +387,6 @@ static unsigned flag_of(int option) {
 /* Stores one option's value; a usage error names the bad value. */
 static int apply_option(struct arguments *arguments, const char *verb, int option,
                         const char *value) {
-  int seconds = 0;
   switch (option) {
   case 't':
     if (!parse_version(value, &arguments->options.target_version)) {
@@ -349,11 +395,14 @@ static int apply_option(struct arguments *arguments, const char *verb, int optio
     arguments->to_given = true;
     break;
   case 'l':
-    if (!cli_parse_int(value, 0, LOCK_TIMEOUT_MAX_S, &seconds)) {
-      return cli_usage_error(verb, "invalid number of seconds \"%s\" for --lock-timeout", value);
+    if (!cli_parse_int(value, 0, LOCK_TIMEOUT_MAX_MS, &arguments->options.lock_timeout_ms)) {
+      return cli_usage_error(verb, "invalid number of milliseconds \"%s\" for --lock-timeout-ms",
+                             value);
     }
-    arguments->options.lock_timeout_ms = seconds * MILLISECONDS_PER_SEC;
     break;
+  case 'L':
+    return cli_usage_error(verb, "--lock-timeout is now --lock-timeout-ms, in milliseconds "
+                                 "like TIX_MIGRATE_LOCK_TIMEOUT_MS");
   case 'n':
     arguments->options.dry_run = true;
     break;
@@ -372,6 +421,9 @@ static int apply_option(struct arguments *arguments, const char *verb, int optio
   case 'v':
     arguments->verbose = true;
     break;
+  case 'q':
+    arguments->quiet = true;
+    break;
   }
   return CLI_EXIT_DONE;
 }
@@ -387,10 +439,16 @@ static const char *option_name(int option) {
   return "?";
 }
 
+/* "migrate up", for messages; the names are short constants. */
+static const char *verb_of(const struct subcommand *subcommand) {
+  static _Thread_local char verb[VERB_BYTES];
+  snprintf(verb, sizeof verb, "migrate %s", subcommand->name);
+  return verb;
+}
+
 static int parse_options(const struct subcommand *subcommand, int argc, char **argv,
                          struct arguments *arguments) {
-  char verb[32];
-  snprintf(verb, sizeof verb, "migrate %s", subcommand->name);
+  const char *verb = verb_of(subcommand);
   opterr = 0; /* our own messages, one line naming the bad thing */
   optind = 1;
   for (int parsed = 0; parsed < argc; parsed++) {
@@ -446,10 +504,14 @@ int cli_migrate(int argc, char **argv) {
   if (exit_code != CLI_EXIT_DONE) {
     return exit_code == HELP_SHOWN ? CLI_EXIT_DONE : exit_code;
   }
-  /* What a dry run would do is its result; other progress is for people. */
+  if (arguments.quiet && arguments.verbose) {
+    return cli_usage_error(verb_of(subcommand), "--quiet and --verbose contradict each other");
+  }
+  /* What a dry run would do is its result, on stdout. What was done is said
+   * on stderr, terminal or not: a deployment's log must show it. */
   if (arguments.options.dry_run) {
     arguments.options.progress = stdout;
-  } else if (arguments.verbose || isatty(STDERR_FILENO)) {
+  } else if (!arguments.quiet) {
     arguments.options.progress = stderr;
   }
   return subcommand->run(&arguments);

@@ -204,8 +204,10 @@ static void unlock_cluster(tix_cluster *cluster) {
   }
 }
 
-/* With the lock held: initdb when needed, start, create the database. */
-static int start_locked(tix_cluster *cluster, bool *started_now) {
+/* With the lock held: initdb when needed, start, create the database.
+ * *created_now: initdb ran here, so the database is new and nobody else
+ * has used it; whoever started it may migrate it without asking. */
+static int start_locked(tix_cluster *cluster, bool *created_now) {
   tix_cluster_state state;
   char data_version[CLUSTER_VERSION_BYTES];
   int status = tix_cluster_state_get(cluster, &state);
@@ -215,6 +217,7 @@ static int start_locked(tix_cluster *cluster, bool *started_now) {
   status = cluster_read_data_version(cluster, data_version, sizeof data_version);
   if (status == TIX_OK && data_version[0] == '\0') {
     status = cluster_initdb(cluster);
+    *created_now = status == TIX_OK;
   } else if (status == TIX_OK) {
     status = cluster_check_version_matches(cluster, data_version);
   }
@@ -225,7 +228,6 @@ static int start_locked(tix_cluster *cluster, bool *started_now) {
     status = start_server(cluster);
   }
   if (status == TIX_OK) {
-    *started_now = true;
     status = ensure_database(cluster);
   }
   return status;
@@ -241,8 +243,8 @@ static int resolve_server(tix_cluster *cluster) {
   return status;
 }
 
-static int start_cluster(tix_cluster *cluster, bool *started_now) {
-  *started_now = false;
+static int start_cluster(tix_cluster *cluster, bool *created_now) {
+  *created_now = false;
   int status = resolve_server(cluster);
   if (status == TIX_OK) {
     status = cluster_check_server_can_reach(cluster);
@@ -256,26 +258,26 @@ static int start_cluster(tix_cluster *cluster, bool *started_now) {
   if (status != TIX_OK) {
     return status;
   }
-  status = start_locked(cluster, started_now);
+  status = start_locked(cluster, created_now);
   unlock_cluster(cluster);
   return status;
 }
 
 int tix_cluster_start(tix_cluster *cluster) {
   assert(cluster != NULL);
-  bool started_now = false;
-  return start_cluster(cluster, &started_now);
+  bool created_now = false;
+  return start_cluster(cluster, &created_now);
 }
 
-int tix_cluster_ensure_running(tix_cluster *cluster, bool *started_now) {
-  assert(cluster != NULL && started_now != NULL);
-  *started_now = false;
+int tix_cluster_ensure_running(tix_cluster *cluster, bool *created_now) {
+  assert(cluster != NULL && created_now != NULL);
+  *created_now = false;
   tix_cluster_state state;
   int status = tix_cluster_state_get(cluster, &state);
   if (status != TIX_OK || state.running) {
     return status;
   }
-  return start_cluster(cluster, started_now);
+  return start_cluster(cluster, created_now);
 }
 
 static int stop_server(const tix_cluster *cluster) {

@@ -1,7 +1,8 @@
 /*
  * db.c — the tix handle: opens the pool (waiting, bounded, for the database)
  * and, for the embedded default, starts the private cluster on demand and
- * applies migrations when it had to start it.
+ * applies the migrations when it had to create it; a schema that is behind
+ * is refused, never migrated behind the user's back.
  */
 #include "db.h"
 
@@ -82,9 +83,14 @@ void tix_close(tix *db) {
   free(db);
 }
 
-/* A schema file that cannot be written after the migrations were applied
- * on demand must not fail the user's command: the database is migrated,
- * only the file is stale, so it is a warning. */
+/* Migrations are applied without being asked only to a cluster that initdb
+ * has just made: its database is new, so nothing depends on what it had,
+ * and a fresh checkout works at the first command. Anywhere else a pending
+ * migration may be unfinished work (a file still being written): it waits
+ * for `tix migrate up`, and tix_open_from_env refuses meanwhile. A schema
+ * file that cannot be written after the migrations were applied must not
+ * fail the user's command: the database is migrated, only the file is
+ * stale, so it is a warning. */
 int tix_config_prepare(tix_config *config, bool apply_migrations) {
   if (tix_config_get_source(config) != TIX_SOURCE_EMBEDDED) {
     return TIX_OK;
@@ -94,16 +100,16 @@ int tix_config_prepare(tix_config *config, bool apply_migrations) {
   if (status != TIX_OK) {
     return status;
   }
-  bool started_now = false;
+  bool created_now = false;
   char conninfo[CONNINFO_MAX_BYTES];
-  status = tix_cluster_ensure_running(cluster, &started_now);
+  status = tix_cluster_ensure_running(cluster, &created_now);
   if (status == TIX_OK) {
     status = tix_cluster_conninfo(cluster, conninfo, sizeof conninfo);
   }
   if (status == TIX_OK) {
     status = tix_config_set_conninfo(config, conninfo);
   }
-  if (status == TIX_OK && started_now && apply_migrations) {
+  if (status == TIX_OK && created_now && apply_migrations) {
     tix_migrate_options migrate_options;
     tix_migrate_options_default(&migrate_options);
     int schema_status = TIX_OK;
@@ -117,6 +123,30 @@ int tix_config_prepare(tix_config *config, bool apply_migrations) {
   return status;
 }
 
+/* On the pool's first connection, so that it costs one query. */
+static int check_schema(tix *db) {
+  PGconn *conn = NULL;
+  int status = tix_db_acquire(db, &conn);
+  if (status == TIX_OK) {
+    status = migrate_check_connection(conn, NULL);
+    tix_db_release(db, conn, PQstatus(conn) != CONNECTION_OK);
+  }
+  return status;
+}
+
+/* Preparing tix's statements fails first when a pending migration adds
+ * what they use: the check, on a connection of its own, then says which
+ * migrations are missing, which "not migrated" alone would not. */
+static int explain_schema_failure(const char *conninfo) {
+  tix_diag failure = *tix_last_diag();
+  int status = tix_schema_check(conninfo, NULL);
+  if (status == TIX_EPENDING) {
+    return status;
+  }
+  tix_diag_set(&failure);
+  return failure.status;
+}
+
 int tix_open_from_env(const tix_options *options, tix **out) {
   tix_config *config = NULL;
   int status = tix_config_from_env(&config);
@@ -126,6 +156,15 @@ int tix_open_from_env(const tix_options *options, tix **out) {
   status = tix_config_prepare(config, true);
   if (status == TIX_OK) {
     status = tix_open(tix_config_conninfo(config), options, out);
+  }
+  if (status == TIX_OK) {
+    status = check_schema(*out);
+    if (status != TIX_OK) {
+      tix_close(*out);
+      *out = NULL;
+    }
+  } else if (status == TIX_ESCHEMA) {
+    status = explain_schema_failure(tix_config_conninfo(config));
   }
   tix_config_destroy(config);
   return status;

@@ -65,23 +65,56 @@ static int refuse_out_of_order(const struct migrate_session *session, int64_t ta
   return TIX_EORDER;
 }
 
-static void warn_missing_files(const struct migrate_session *session) {
+/* An applied migration whose file is gone: this checkout does not know the
+ * schema it applied (another branch, a file deleted by mistake), so
+ * nothing more is applied on top of it. */
+static int refuse_missing_files(const struct migrate_session *session) {
   for (size_t i = 0; i < session->entry_count; i++) {
     const struct migrate_entry *entry = &session->entries[i];
-    if (entry->state == TIX_MIGRATION_MISSING_FILE) {
-      migrate_progress(session, "warning: migration %lld (%s) is applied but its file is missing\n",
-                       (long long)entry->version, entry->row->name);
+    if (entry->state != TIX_MIGRATION_MISSING_FILE) {
+      continue;
+    }
+    tix_fail(TIX_EMIGRATION, "migration %lld (%s) is applied but its file is missing",
+             (long long)entry->version, entry->row->name);
+    tix_fail_detail("The database has a migration this checkout does not know. Nothing was run.");
+    tix_fail_hint("Restore the file from version control, or switch to the branch that has it.");
+    return TIX_EMIGRATION;
+  }
+  return TIX_OK;
+}
+
+/* Every file about to be applied has something to apply. */
+static int refuse_empty(const struct migrate_session *session, int64_t target_version) {
+  for (size_t i = 0; i < session->entry_count; i++) {
+    const struct migrate_entry *entry = &session->entries[i];
+    if (selected_for_up(entry, target_version)) {
+      int status = migration_file_require_up(entry->file);
+      if (status != TIX_OK) {
+        return status;
+      }
     }
   }
+  return TIX_OK;
+}
+
+/* Everything that would make up refuse is found before anything runs. */
+static int up_refuse(const struct migrate_session *session, int64_t target_version) {
+  int status = refuse_missing_files(session);
+  if (status == TIX_OK) {
+    status = refuse_drift(session);
+  }
+  if (status == TIX_OK) {
+    status = refuse_out_of_order(session, target_version);
+  }
+  if (status == TIX_OK) {
+    status = refuse_empty(session, target_version);
+  }
+  return status;
 }
 
 static int up_run(struct migrate_session *session) {
   int64_t target_version = session->options.target_version;
-  warn_missing_files(session);
-  int status = refuse_drift(session);
-  if (status == TIX_OK) {
-    status = refuse_out_of_order(session, target_version);
-  }
+  int status = up_refuse(session, target_version);
   size_t selected = 0;
   for (size_t i = 0; status == TIX_OK && i < session->entry_count; i++) {
     const struct migrate_entry *entry = &session->entries[i];
@@ -221,6 +254,31 @@ int tix_migrate_down(const char *conninfo, const tix_migrate_options *options) {
   return status;
 }
 
+/* The newest applied migration down, then up again. Its up section is
+ * checked first: redo must be able to apply what it rolls back. */
+static int redo_newest(struct migrate_session *session) {
+  const struct migrate_entry *newest =
+      migrate_entry_find(session, session->rows[session->row_count - 1].version);
+  int status = TIX_OK;
+  if (newest != NULL && newest->file != NULL) { /* a missing file: down_run says so */
+    status = migration_file_require_up(newest->file);
+  }
+  int64_t version = 0;
+  if (status == TIX_OK) {
+    status = down_run(session, &version);
+  }
+  if (status != TIX_OK) {
+    return status;
+  }
+  const struct migrate_entry *entry = migrate_entry_find(session, version);
+  if (session->options.dry_run) {
+    migrate_progress(session, "would apply %s %s\n", entry->file->file_name,
+                     migrate_transaction_mode(&entry->file->up));
+    return TIX_OK;
+  }
+  return migrate_run_section(session, entry->file, entry->checksum, true);
+}
+
 /* Down one, then up that one again, under one hold of the lock. */
 int tix_migrate_redo(const char *conninfo, const tix_migrate_options *options) {
   struct migrate_session session;
@@ -228,19 +286,10 @@ int tix_migrate_redo(const char *conninfo, const tix_migrate_options *options) {
   int status = migrate_session_open(&session, conninfo, options,
                                     dry_run ? MIGRATE_SESSION_READ : MIGRATE_SESSION_WRITE);
   session.options.steps = 1;
-  int64_t version = 0;
   if (status == TIX_OK && session.row_count == 0) {
     migrate_progress(&session, "nothing to redo: no migration is applied\n");
   } else if (status == TIX_OK) {
-    status = down_run(&session, &version);
-    const migration_file *file = migration_set_find(&session.set, version);
-    const struct migrate_entry *entry = migrate_entry_find(&session, version);
-    if (status == TIX_OK && session.options.dry_run) {
-      migrate_progress(&session, "would apply %s %s\n", file->file_name,
-                       migrate_transaction_mode(&file->up));
-    } else if (status == TIX_OK) {
-      status = migrate_run_section(&session, file, entry->checksum, true);
-    }
+    status = redo_newest(&session);
   }
   if (status == TIX_OK) {
     status = write_schema_if_changed(&session, "the migration was redone");

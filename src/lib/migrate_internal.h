@@ -9,6 +9,7 @@
  *   migrate_run.c      one section and its ledger change, together
  *   migrate.c          up, down, redo, status, accept, the schema file
  *   migrate_verify.c   up, down, up again on a scratch database
+ *   migrate_check.c    whether a database lacks migrations, in one query
  *   migrate_new.c      a new migration file from the template
  */
 #ifndef TIX_MIGRATE_INTERNAL_H

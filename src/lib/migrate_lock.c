@@ -98,7 +98,8 @@ int migrate_lock_acquire(struct migrate_session *session) {
   lock_describe_holder(session->lock_conn, holder, sizeof holder);
   tix_fail(TIX_ELOCKED, "another migration holds the migration lock");
   tix_fail_detail("Waited %d ms. The lock is held by %s.", timeout_ms, holder);
-  tix_fail_hint("Wait for it to finish and try again (--lock-timeout SECONDS waits longer), or "
-                "end a stuck session with pg_terminate_backend(pid).");
+  tix_fail_hint("Wait for it to finish and try again (--lock-timeout-ms or "
+                "TIX_MIGRATE_LOCK_TIMEOUT_MS waits longer), or end a stuck session with "
+                "pg_terminate_backend(pid).");
   return TIX_ELOCKED;
 }

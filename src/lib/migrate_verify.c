@@ -3,7 +3,8 @@
  * migration up, down and up again, with the catalog compared after each
  * down (it must be as before the up) and after the second up (as after the
  * first), so a down section that forgets something is caught before it is
- * needed. The scratch database is dropped whatever happens.
+ * needed. The scratch database is dropped whatever happens; one left by a
+ * verifier that was killed is dropped by the next verify.
  */
 #include "migrate_internal.h"
 
@@ -13,11 +14,32 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#define VERIFY_DATABASE_PREFIX "tix_verify_"
+/* Says whose it is; the pid and start time of the server process of the
+ * verifier's admin connection follow (see scratch_name). */
+#define VERIFY_DATABASE_PREFIX "tix_migrate_verify_"
+#define VERIFY_NAME_BYTES      64 /* NAMEDATALEN */
 #define VERIFY_SQL_MAX_BYTES   512
 #define VERIFY_DETAIL_BYTES    (sizeof tix_last_diag()->detail - 128)
+#define VERIFY_LEFTOVERS_MAX   100 /* dropped by one verify; the next one drops more */
+
+/* A server process's start, in whole microseconds since the epoch: with
+ * its pid, what names it for good (pids are reused, start times are not). */
+#define BACKEND_START_US "(extract(epoch FROM backend_start) * 1000000)::bigint"
+
+#define SCRATCH_NAME_SQL                                                                           \
+  "SELECT pid, " BACKEND_START_US " FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+
+/* Scratch databases whose verifier's server process is gone. A start time
+ * hidden from this role (another role's session) counts as alive. */
+#define LEFTOVERS_SQL                                                                              \
+  "SELECT d.datname FROM pg_database d"                                                            \
+  " WHERE d.datname ~ '^" VERIFY_DATABASE_PREFIX "[0-9]{1,9}_[0-9]{1,18}$'"                        \
+  " AND pg_has_role(d.datdba, 'MEMBER')"                                                           \
+  " AND NOT EXISTS (SELECT 1 FROM pg_stat_activity"                                                \
+  "  WHERE pid = split_part(d.datname, '_', 4)::int AND (backend_start IS NULL"                    \
+  "  OR split_part(d.datname, '_', 5)::bigint = " BACKEND_START_US "))"                            \
+  " ORDER BY d.datname LIMIT $1"
 
 /* On a difference, *difference_out keeps it for the report (free() it). */
 static int verify_compare(const catalog_snapshot *expected, const catalog_snapshot *actual,
@@ -174,6 +196,9 @@ static int verify_in_scratch(PGconn *admin, const char *conninfo, const char *da
   if (status != TIX_OK) {
     return status;
   }
+  if (options->progress != NULL) {
+    fprintf(options->progress, "verifying in the scratch database %s\n", database);
+  }
   char *scratch_conninfo = NULL;
   status = tix_conninfo_rewrite(conninfo, database, &scratch_conninfo, NULL);
   if (status == TIX_OK) {
@@ -186,6 +211,71 @@ static int verify_in_scratch(PGconn *admin, const char *conninfo, const char *da
   return status == TIX_OK ? drop_status : status;
 }
 
+/* The scratch database is named after the admin connection's server
+ * process, its pid and start time: unique on the server, wherever the
+ * verifiers run, and a name whose process is gone is a leftover. */
+static int scratch_name(PGconn *admin, char *out, size_t size) {
+  PGresult *result = NULL;
+  int status =
+      tix_admin_exec(admin, "cannot name the scratch database", SCRATCH_NAME_SQL, 0, NULL, &result);
+  if (status == TIX_OK && PQntuples(result) != 1) {
+    status = tix_fail(TIX_EDATABASE, "cannot name the scratch database: "
+                                     "pg_stat_activity does not show this session");
+  }
+  if (status == TIX_OK) {
+    snprintf(out, size, VERIFY_DATABASE_PREFIX "%s_%s", PQgetvalue(result, 0, 0),
+             PQgetvalue(result, 0, 1));
+  }
+  PQclear(result);
+  return status;
+}
+
+/* Scratch databases of verifiers that were killed (kill -9, a lost
+ * terminal): their server process is gone, so nobody will drop them. Only
+ * those this role may drop are looked at; one that cannot be dropped is
+ * left with a warning, since this verify does not need it gone. */
+static void drop_leftovers(PGconn *admin, FILE *progress) {
+  char limit[16];
+  snprintf(limit, sizeof limit, "%d", VERIFY_LEFTOVERS_MAX);
+  const char *const values[] = {limit};
+  PGresult *result = NULL;
+  if (tix_admin_exec(admin, "cannot look for old scratch databases", LEFTOVERS_SQL, 1, values,
+                     &result) != TIX_OK) {
+    tix_diag_clear();
+    return;
+  }
+  for (int row = 0; row < PQntuples(result); row++) {
+    const char *database = PQgetvalue(result, row, 0);
+    int status = scratch_command(admin, "DROP DATABASE IF EXISTS ", database, " WITH (FORCE)",
+                                 "cannot drop it", true);
+    if (progress != NULL && status == TIX_OK) {
+      fprintf(progress, "dropped %s, left by a verify that was stopped\n", database);
+    } else if (progress != NULL) {
+      fprintf(progress, "warning: %s, left by a verify that was stopped: %s\n", database,
+              tix_last_diag()->message);
+    }
+    tix_diag_clear();
+  }
+  PQclear(result);
+}
+
+/* Bad files are reported before any database is created. */
+static int verify_load_files(tix_migrate_options *resolved, char *directory, size_t size) {
+  migration_set set = {0};
+  int status = migration_directory_resolve(resolved->directory, directory, size);
+  if (status == TIX_OK) {
+    status = migration_set_load(directory, &set);
+  }
+  for (size_t i = 0; status == TIX_OK && i < set.count; i++) {
+    status = migration_file_require_up(&set.files[i]);
+  }
+  migration_set_clear(&set);
+  resolved->directory = directory;
+  resolved->schema_file = "";
+  resolved->dry_run = false;
+  return status;
+}
+
 int tix_migrate_verify(const char *conninfo, const tix_migrate_options *options) {
   tix_migrate_options resolved;
   if (options != NULL) {
@@ -194,16 +284,7 @@ int tix_migrate_verify(const char *conninfo, const tix_migrate_options *options)
     tix_migrate_options_default(&resolved);
   }
   char directory[PATH_MAX];
-  migration_set set = {0};
-  /* Bad files are reported before any database is created. */
-  int status = migration_directory_resolve(resolved.directory, directory, sizeof directory);
-  if (status == TIX_OK) {
-    status = migration_set_load(directory, &set);
-  }
-  migration_set_clear(&set);
-  resolved.directory = directory;
-  resolved.schema_file = "";
-  resolved.dry_run = false;
+  int status = verify_load_files(&resolved, directory, sizeof directory);
   PGconn *admin = NULL;
   if (status == TIX_OK && conninfo == NULL) {
     status = tix_fail(TIX_EINVAL, "no connection string given");
@@ -211,12 +292,12 @@ int tix_migrate_verify(const char *conninfo, const tix_migrate_options *options)
   if (status == TIX_OK) {
     status = tix_admin_connect(conninfo, NULL, &admin);
   }
+  char database[VERIFY_NAME_BYTES];
   if (status == TIX_OK) {
-    /* The counter keeps two verifies of one process (threads) apart. */
-    static int verify_count;
-    int number = __atomic_fetch_add(&verify_count, 1, __ATOMIC_RELAXED);
-    char database[64];
-    snprintf(database, sizeof database, VERIFY_DATABASE_PREFIX "%ld_%d", (long)getpid(), number);
+    status = scratch_name(admin, database, sizeof database);
+  }
+  if (status == TIX_OK) {
+    drop_leftovers(admin, resolved.progress);
     status = verify_in_scratch(admin, conninfo, database, &resolved);
   }
   PQfinish(admin);

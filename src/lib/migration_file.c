@@ -224,6 +224,22 @@ int migration_file_parse_text(migration_file *file, const char *file_name) {
   return status;
 }
 
+/* A migration whose up section has no statement is a template not filled
+ * in yet (tix migrate new): applying it would record as done a change that
+ * was never made, and the real one, written later, would then be drift. */
+int migration_file_require_up(const migration_file *file) {
+  if (file->up.statement_count > 0) {
+    return TIX_OK;
+  }
+  tix_fail(TIX_EMIGRATIONFILE, "migration %s has no statement in its up section", file->file_name);
+  tix_fail_detail("Only blank lines and comments follow \"-- migrate:up\" at line %d. "
+                  "Nothing was run.",
+                  file->up.marker_line);
+  tix_fail_hint("Write the change after \"-- migrate:up\" and its undoing after "
+                "\"-- migrate:down\", or delete the file.");
+  return TIX_EMIGRATIONFILE;
+}
+
 /* ------------------------------------------------------------------ files */
 
 static int read_whole_file(const char *path, const char *file_name, char **out, size_t *length) {
@@ -401,42 +417,55 @@ static int check_duplicates(const migration_set *set) {
   return TIX_OK;
 }
 
-/* Names are all checked before any file is read, so a bad name is reported
+/* Names only: each file's version, name and file name, without its text.
+ * Every name is checked before any file is read, so a bad name is reported
  * even when another file would also fail. */
-static int check_names(const struct name_list *names) {
+static int set_fill_names(const struct name_list *names, migration_set *out) {
   for (size_t i = 0; i < names->count; i++) {
-    int64_t version = 0;
-    char name[MIGRATION_NAME_MAX_BYTES];
-    int status = migration_file_parse_name(names->names[i], &version, name, sizeof name);
+    migration_file *file = &out->files[out->count++];
+    int status =
+        migration_file_parse_name(names->names[i], &file->version, file->name, sizeof file->name);
     if (status != TIX_OK) {
       return status;
     }
+    snprintf(file->file_name, sizeof file->file_name, "%s", names->names[i]);
   }
   return TIX_OK;
 }
 
-int migration_set_load(const char *directory, migration_set *out) {
+int migration_set_list(const char *directory, migration_set *out) {
   *out = (migration_set){0};
   struct name_list names = {0};
   int status = list_candidates(directory, &names);
   if (status != TIX_OK) {
     return status;
   }
-  status = check_names(&names);
   out->directory = strdup(directory);
   out->files = calloc(names.count + 1, sizeof *out->files);
-  if (status == TIX_OK && (out->directory == NULL || out->files == NULL)) {
+  if (out->directory == NULL || out->files == NULL) {
     status = tix_fail(TIX_ENOMEM, "out of memory");
   }
-  for (size_t i = 0; status == TIX_OK && i < names.count; i++) {
-    status = migration_file_load(directory, names.names[i], &out->files[i]);
-    out->count += status == TIX_OK ? 1 : 0;
+  if (status == TIX_OK) {
+    status = set_fill_names(&names, out);
   }
   if (status == TIX_OK) {
     qsort(out->files, out->count, sizeof *out->files, compare_files);
     status = check_duplicates(out);
   }
   name_list_clear(&names);
+  if (status != TIX_OK) {
+    migration_set_clear(out);
+  }
+  return status;
+}
+
+int migration_set_load(const char *directory, migration_set *out) {
+  int status = migration_set_list(directory, out);
+  for (size_t i = 0; status == TIX_OK && i < out->count; i++) {
+    char file_name[MIGRATION_FILE_NAME_MAX_BYTES];
+    snprintf(file_name, sizeof file_name, "%s", out->files[i].file_name);
+    status = migration_file_load(directory, file_name, &out->files[i]);
+  }
   if (status != TIX_OK) {
     migration_set_clear(out);
   }

@@ -91,6 +91,10 @@ int migration_section_split(migration_section *section, const char *file_name);
  * it, in characters, not bytes) inside a statement. */
 int migration_statement_line_at(const migration_statement *statement, int position);
 
+/* TIX_EMIGRATIONFILE naming the file when its up section has no statement,
+ * for the commands about to apply it (up, redo, verify). */
+int migration_file_require_up(const migration_file *file);
+
 /* Reads, normalises, parses and splits one file. */
 int migration_file_load(const char *directory, const char *file_name, migration_file *out);
 void migration_file_clear(migration_file *file);
@@ -102,6 +106,10 @@ int migration_directory_resolve(const char *requested, char *out, size_t size);
 /* Loads every migration of a directory; bad names, missing sections,
  * unknown options and duplicate versions are TIX_EMIGRATIONFILE. */
 int migration_set_load(const char *directory, migration_set *out);
+/* The same by names alone (version, name, file_name; no text is read): what
+ * is known of a directory without opening its files, for the schema check.
+ * Bad names and duplicate versions are TIX_EMIGRATIONFILE. */
+int migration_set_list(const char *directory, migration_set *out);
 void migration_set_clear(migration_set *set);
 /* The file of a version, NULL when there is none. */
 const migration_file *migration_set_find(const migration_set *set, int64_t version);

@@ -2,11 +2,14 @@
 # db.sh — `tix db` drives a real embedded PostgreSQL cluster like a user
 # would: start, status, url with psql, a second start, recovery after the
 # postmaster is killed with -9, stop, a stale postmaster.pid naming another
-# process, an on-demand migration whose schema file cannot be written, no
-# descriptor of tix's in the postmaster, a data directory path too long for a
-# socket, a data directory from another major version, directories that
-# cannot be made or reached, and the usage errors. One initdb serves every
-# case (the cluster is moved and copied rather than made again).
+# process, pending migrations of an existing cluster (refused by other
+# commands, never applied behind the user's back; db start warns), a cluster
+# that a command creates (migrated at once; a schema file it cannot write is
+# a warning), no descriptor of tix's in the postmaster, a data directory path
+# too long for a socket, a data directory from another major version,
+# directories that cannot be made or reached, and the usage errors. Two
+# initdb serve every case (the first cluster is moved and copied rather than
+# made again).
 # Needs TIX (the built tix) and the PostgreSQL server programs.
 set -euo pipefail
 umask 022 # directories made here must stay passable for the postgres user
@@ -177,19 +180,52 @@ wait "$sleeper" 2>/dev/null || true
 rm "$TIX_DATA/pgdata/postmaster.pid"
 ok "a postmaster.pid naming another live process: stop leaves it alone, status says not running"
 
-# A command that starts the cluster applies pending migrations; a schema
-# file it cannot write then is a warning, not a failed command.
+# A pending migration in an existing cluster may be unfinished work: a
+# command that starts the cluster refuses (exit 1) naming it, every time,
+# and applies nothing; neither does db start, which warns; migrate up does.
+schema_before=$(cksum <"$TIX_SCHEMA_FILE")
 printf -- '-- migrate:up\nCREATE TABLE on_demand (id int);\n-- migrate:down\nDROP TABLE on_demand;\n' \
   >"$TIX_MIGRATIONS/9000_on_demand.sql"
-TIX_SCHEMA_FILE="$tmp/no-such-dir/schema.sql" run event list
-expect_code 0 "event list that starts the cluster, with a schema file that cannot be written"
+printf -- '-- migrate:up\nCREATE TABLE wip (id int\n' >"$TIX_MIGRATIONS/9001_wip_feature.sql"
+for attempt in 1 2; do
+  run event list
+  expect_code 1 "event list $attempt with pending migrations"
+  grep -q "^tix: the database schema is behind: 2 migrations are pending (9000_on_demand.sql, 9001_wip_feature.sql)" "$tmp/err" ||
+    fail "event list $attempt says: $(cat "$tmp/err")"
+  grep -q 'HINT: .*"tix migrate up"' "$tmp/err" || fail "no hint to migrate up: $(cat "$tmp/err")"
+done
+[ "$(sql "select to_regclass('on_demand') is null")" = t ] || fail "a pending migration was applied"
+[ "$(cksum <"$TIX_SCHEMA_FILE")" = "$schema_before" ] || fail "db/schema.sql was rewritten"
+run db stop
+run db start
+expect_code 0 "db start with pending migrations"
+grep -q "^tix: warning: the database schema is behind: 2 migrations are pending" "$tmp/err" ||
+  fail "db start says: $(cat "$tmp/err")"
+[ "$(sql "select to_regclass('on_demand') is null")" = t ] || fail "db start applied a migration"
+rm "$TIX_MIGRATIONS/9001_wip_feature.sql"
+run migrate up
+expect_code 0 "migrate up"
+grep -q "applied 9000_on_demand.sql" "$tmp/err" || fail "migrate up says: $(cat "$tmp/err")"
+run event list
+expect_code 0 "event list once migrated"
+run db stop
+expect_code 0 "stop after migrate up"
+ok "pending migrations of an existing cluster: commands refuse (exit 1) naming them, db start warns, migrate up applies"
+
+# --- a cluster created by a command: migrated, even if the schema file fails --
+
+fresh="$tmp/fresh"
+data_dirs+=("$fresh")
+TIX_DATA=$fresh TIX_SCHEMA_FILE="$tmp/no-such-dir/schema.sql" run event list
+expect_code 0 "event list that creates the cluster, with a schema file that cannot be written"
 grep -q "^tix: warning: the migrations were applied, but the schema file" "$tmp/err" ||
   fail "on-demand migration says: $(cat "$tmp/err")"
 [ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "more than a one-line warning: $(cat "$tmp/err")"
-[ "$(sql "select to_regclass('on_demand') is not null")" = t ] || fail "not migrated on demand"
-run db stop
-expect_code 0 "stop after the on-demand start"
-ok "an on-demand migration whose schema file cannot be written warns in one line, exit 0"
+[ "$(TIX_DATA=$fresh sql "select to_regclass('on_demand') is not null")" = t ] ||
+  fail "the new cluster was not migrated"
+TIX_DATA=$fresh run db stop
+expect_code 0 "stop of the fresh cluster"
+ok "a command that creates the cluster migrates it; a schema file it cannot write is a one-line warning"
 
 # --- another major version (a copy of the stopped cluster) --------------------
 

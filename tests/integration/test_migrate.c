@@ -4,8 +4,10 @@
  * accept, concurrent migrators, a failing migration rolled back whole,
  * CREATE INDEX CONCURRENTLY while another migrator waits, the lock timeout,
  * dry runs, out-of-order and missing files, down/redo, schema.sql (and a
- * pg_dump stuck on a lock, stopped at its limit) and bad files. Fixture directories are copied to a
- * temporary directory first, so tests can edit them.
+ * pg_dump stuck on a lock, stopped at its limit), bad files and empty up
+ * sections, scratch databases left by killed verifiers, and the schema
+ * check every command runs. Fixture directories are copied to a temporary
+ * directory first, so tests can edit them.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -22,18 +24,20 @@
 #include "pool.h"
 #include "testdb.h"
 
-#define FIXTURES_DIR      TIX_BUILTIN_MIGRATIONS_DIR "/../../tests/fixtures/migrations"
-#define CONNINFO_BYTES    1024
-#define PATH_BYTES        512
-#define ROOT_BYTES        64
-#define CONCURRENT_UPS    4
-#define WAIT_FOR_LOCK_MS  10000
-#define POLL_INTERVAL_US  20000
-#define LOCK_KEY_TEXT     "888637997003307873"
-#define LOCK_TIMEOUT_MS   600
-#define CAPTURE_BYTES     4096
-#define DUMP_TIMEOUT_TEXT "1500"
-#define DUMP_GIVE_UP_MS   20000
+#define FIXTURES_DIR       TIX_BUILTIN_MIGRATIONS_DIR "/../../tests/fixtures/migrations"
+#define CONNINFO_BYTES     1024
+#define PATH_BYTES         512
+#define ROOT_BYTES         64
+#define CONCURRENT_UPS     4
+#define WAIT_FOR_LOCK_MS   10000
+#define POLL_INTERVAL_US   20000
+#define LOCK_KEY_TEXT      "888637997003307873"
+#define LOCK_TIMEOUT_MS    600
+#define CAPTURE_BYTES      4096
+#define DUMP_TIMEOUT_TEXT  "1500"
+#define DUMP_GIVE_UP_MS    20000
+#define SCRATCH_NAME_BYTES 64
+#define SCRATCH_SAID       "verifying in the scratch database "
 
 /* A copy of a fixture: <root>/migrations, with <root>/schema.sql beside. */
 struct workspace {
@@ -144,12 +148,27 @@ static bool contains(const char *text, const char *part) {
 
 /* ----------------------------------------------------------------- verify */
 
-static long leftover_scratch_databases(void) {
+static bool database_exists(const char *name) {
   char sql[256];
-  snprintf(sql, sizeof sql,
-           "SELECT count(*) FROM pg_database WHERE datname LIKE 'tix\\_verify\\_%ld\\_%%'",
-           (long)getpid());
-  return query_long(getenv("TIX_TEST_ADMIN_URL"), sql);
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_database WHERE datname = '%s'", name);
+  return query_long(getenv("TIX_TEST_ADMIN_URL"), sql) == 1;
+}
+
+/* tix_migrate_verify, its progress kept: *scratch_out gets the name of the
+ * scratch database it says it used, *output_out the whole (free() it). */
+static int verify_capturing(const char *conninfo, tix_migrate_options options,
+                            char scratch_out[SCRATCH_NAME_BYTES], char **output_out) {
+  size_t size = 0;
+  *output_out = NULL;
+  options.progress = open_memstream(output_out, &size);
+  int status = tix_migrate_verify(conninfo, &options);
+  fclose(options.progress);
+  const char *said = strstr(*output_out, SCRATCH_SAID);
+  scratch_out[0] = '\0';
+  if (said != NULL) {
+    sscanf(said + strlen(SCRATCH_SAID), "%63s", scratch_out);
+  }
+  return status;
 }
 
 static void verify_passes_on_the_real_migrations(void **state) {
@@ -158,13 +177,17 @@ static void verify_passes_on_the_real_migrations(void **state) {
   tix_migrate_options options;
   tix_migrate_options_default(&options);
   options.directory = testdb_migrations_dir();
-  int status = tix_migrate_verify(conninfo, &options);
+  char scratch[SCRATCH_NAME_BYTES];
+  char *output = NULL;
+  int status = verify_capturing(conninfo, options, scratch, &output);
   if (status != TIX_OK) {
     fprintf(stderr, "%s\n%s\n", tix_last_diag()->message, tix_last_diag()->detail);
   }
   assert_int_equal(status, TIX_OK);
-  assert_int_equal(leftover_scratch_databases(), 0);
+  assert_true(contains(scratch, "tix_migrate_verify_"));
+  assert_false(database_exists(scratch));
   assert_int_equal(ledger_count(conninfo), -1); /* the target database is not touched */
+  free(output);
   testdb_drop(conninfo);
 }
 
@@ -172,12 +195,59 @@ static void verify_finds_a_forgotten_index(void **state) {
   struct workspace workspace;
   workspace_open(&workspace, "forgotten_index", "verify_bad");
   tix_migrate_options options = options_for(&workspace);
-  assert_int_equal(tix_migrate_verify(workspace.conninfo, &options), TIX_EMIGRATION);
+  char scratch[SCRATCH_NAME_BYTES];
+  char *output = NULL;
+  assert_int_equal(verify_capturing(workspace.conninfo, options, scratch, &output), TIX_EMIGRATION);
   const tix_diag *diag = tix_last_diag();
   assert_true(contains(diag->message, "0002_index_gadget_labels.sql"));
   assert_true(contains(diag->message, "does not undo"));
   assert_true(contains(diag->detail, "+ index CREATE INDEX gadgets_label_idx"));
-  assert_int_equal(leftover_scratch_databases(), 0);
+  assert_true(contains(scratch, "tix_migrate_verify_"));
+  assert_false(database_exists(scratch));
+  free(output);
+  workspace_close(&workspace);
+}
+
+/* A verifier killed mid-way leaves its scratch database behind; the next
+ * verify drops it, and leaves alone that of a verifier still running, even
+ * one whose server process has the pid of the dead one. */
+static void verify_drops_what_killed_verifiers_left(void **state) {
+  const char *admin = getenv("TIX_TEST_ADMIN_URL");
+  PGconn *live = testdb_connect(admin); /* stands for a running verifier */
+  PGresult *result = PQexec(live, "SELECT pid, (extract(epoch FROM backend_start) * 1000000)"
+                                  "::bigint FROM pg_stat_activity WHERE pid = pg_backend_pid()");
+  assert_int_equal(PQresultStatus(result), PGRES_TUPLES_OK);
+  char live_name[SCRATCH_NAME_BYTES];
+  char reused_pid_name[SCRATCH_NAME_BYTES];
+  snprintf(live_name, sizeof live_name, "tix_migrate_verify_%s_%s", PQgetvalue(result, 0, 0),
+           PQgetvalue(result, 0, 1));
+  snprintf(reused_pid_name, sizeof reused_pid_name, "tix_migrate_verify_%s_1",
+           PQgetvalue(result, 0, 0));
+  PQclear(result);
+  const char *dead_name = "tix_migrate_verify_999999999_1700000000000000";
+  const char *const names[] = {live_name, reused_pid_name, dead_name};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    char sql[256];
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", names[i]);
+    PQclear(PQexec(live, sql));
+    assert_true(database_exists(names[i]));
+  }
+  struct workspace workspace;
+  workspace_open(&workspace, "widgets", "verify_leftovers");
+  char scratch[SCRATCH_NAME_BYTES];
+  char *output = NULL;
+  assert_int_equal(verify_capturing(workspace.conninfo, options_for(&workspace), scratch, &output),
+                   TIX_OK);
+  assert_false(database_exists(dead_name));
+  assert_false(database_exists(reused_pid_name));
+  assert_true(database_exists(live_name));
+  assert_true(contains(output, "dropped tix_migrate_verify_999999999_1700000000000000, left by a "
+                               "verify that was stopped"));
+  char sql[256];
+  snprintf(sql, sizeof sql, "DROP DATABASE %s", live_name);
+  PQclear(PQexec(live, sql));
+  PQfinish(live);
+  free(output);
   workspace_close(&workspace);
 }
 
@@ -463,10 +533,18 @@ static void out_of_order_is_refused_unless_allowed(void **state) {
   assert_int_equal(state_of(workspace.conninfo, &options, 2), TIX_MIGRATION_APPLIED);
   assert_int_equal(query_long(workspace.conninfo, "SELECT count(*) FROM side_effects"), 1);
 
-  /* An applied migration whose file is gone is reported, not refused. */
+  /* An applied migration whose file is gone: up applies nothing more. */
   run_shell("rm '%s/0003_index_widget_names.sql'", workspace.migrations);
+  write_file(workspace.migrations, "0004_pending.sql",
+             "-- migrate:up\nCREATE TABLE pending_one (id int);\n-- migrate:down\n"
+             "DROP TABLE pending_one;\n");
   assert_int_equal(state_of(workspace.conninfo, &options, 3), TIX_MIGRATION_MISSING_FILE);
-  assert_int_equal(tix_migrate_up(workspace.conninfo, &options), TIX_OK);
+  assert_int_equal(tix_migrate_up(workspace.conninfo, &options), TIX_EMIGRATION);
+  assert_true(contains(tix_last_diag()->message,
+                       "migration 3 (index_widget_names) is applied but its file is missing"));
+  assert_true(contains(tix_last_diag()->detail, "Nothing was run."));
+  assert_false(relation_exists(workspace.conninfo, "pending_one"));
+  run_shell("rm '%s/0004_pending.sql'", workspace.migrations);
   /* … but it cannot be rolled back without its down section. */
   assert_int_equal(tix_migrate_down(workspace.conninfo, &options), TIX_EMIGRATION);
   assert_true(contains(tix_last_diag()->message, "file is missing"));
@@ -645,9 +723,114 @@ static void new_writes_the_next_file_from_the_template(void **state) {
   snprintf(expected, sizeof expected, "%s/0004_add_gizmos.sql", workspace.migrations);
   assert_string_equal(path, expected);
   assert_int_equal(tix_migrate_new(&options, "Bad-Name", path, sizeof path), TIX_EINVAL);
-  /* The template is a valid, empty migration. */
+  /* The template has nothing to apply: up, verify and a dry run refuse it
+   * before anything runs, naming it; status lists it as pending. */
+  assert_int_equal(tix_migrate_up(workspace.conninfo, &options), TIX_EMIGRATIONFILE);
+  assert_true(contains(tix_last_diag()->message,
+                       "migration 0004_add_gizmos.sql has no statement in its up section"));
+  assert_int_equal(ledger_count(workspace.conninfo), 0); /* the ledger, created empty */
+  assert_false(relation_exists(workspace.conninfo, "widgets"));
+  options.dry_run = true;
+  assert_int_equal(tix_migrate_up(workspace.conninfo, &options), TIX_EMIGRATIONFILE);
+  options.dry_run = false;
+  assert_int_equal(tix_migrate_verify(workspace.conninfo, &options), TIX_EMIGRATIONFILE);
+  assert_true(contains(tix_last_diag()->message, "0004_add_gizmos.sql"));
+  assert_int_equal(state_of(workspace.conninfo, &options, 4), TIX_MIGRATION_PENDING);
+  options.target_version = 3; /* what comes before it can still be applied */
   assert_int_equal(tix_migrate_up(workspace.conninfo, &options), TIX_OK);
-  assert_int_equal(state_of(workspace.conninfo, &options, 4), TIX_MIGRATION_APPLIED);
+  options.target_version = 0;
+
+  /* Filled in, it applies; emptied again, redo refuses before rolling back. */
+  write_file(workspace.migrations, "0004_add_gizmos.sql",
+             "-- migrate:up\nCREATE TABLE gizmos (id int);\n-- migrate:down\nDROP TABLE gizmos;\n");
+  assert_int_equal(tix_migrate_up(workspace.conninfo, &options), TIX_OK);
+  assert_true(relation_exists(workspace.conninfo, "gizmos"));
+  write_file(workspace.migrations, "0004_add_gizmos.sql", "-- migrate:up\n-- migrate:down\n");
+  assert_int_equal(tix_migrate_accept(workspace.conninfo, &options, 4), TIX_OK);
+  assert_int_equal(tix_migrate_redo(workspace.conninfo, &options), TIX_EMIGRATIONFILE);
+  assert_true(relation_exists(workspace.conninfo, "gizmos"));
+  workspace_close(&workspace);
+}
+
+/* ----------------------------------------------------------- schema check */
+
+static void schema_check_names_what_is_pending(void **state) {
+  struct workspace workspace;
+  workspace_open(&workspace, "widgets", "schema_check");
+  tix_migrate_options options = options_for(&workspace);
+  assert_int_equal(tix_schema_check(workspace.conninfo, &options), TIX_EPENDING); /* no ledger */
+  assert_true(contains(tix_last_diag()->message,
+                       "3 migrations are pending (0001_create_widgets.sql, "
+                       "0002_add_widget_color.sql, 0003_index_widget_names.sql)"));
+  assert_true(contains(tix_last_diag()->hint, "tix migrate up"));
+  assert_int_equal(ledger_count(workspace.conninfo), -1); /* it only looks */
+  options.target_version = 2;
+  assert_int_equal(tix_migrate_up(workspace.conninfo, &options), TIX_OK);
+  options.target_version = 0;
+  assert_int_equal(tix_schema_check(workspace.conninfo, &options), TIX_EPENDING);
+  assert_true(contains(tix_last_diag()->message,
+                       "the database schema is behind: migration 0003_index_widget_names.sql "
+                       "is pending"));
+  assert_int_equal(tix_migrate_up(workspace.conninfo, &options), TIX_OK);
+  assert_int_equal(tix_schema_check(workspace.conninfo, &options), TIX_OK);
+
+  /* Files are known by their names: one still being written is pending
+   * all the same. Beyond five, they are counted. */
+  for (int version = 4; version <= 10; version++) {
+    char name[PATH_BYTES];
+    snprintf(name, sizeof name, "%04d_work_in_progress.sql", version);
+    write_file(workspace.migrations, name, "CREATE TABLE half_writ");
+  }
+  assert_int_equal(tix_schema_check(workspace.conninfo, &options), TIX_EPENDING);
+  assert_true(contains(tix_last_diag()->message, "7 migrations are pending (0004_work_in_progress"
+                                                 ".sql, 0005_work_in_progress.sql, "));
+  assert_true(contains(tix_last_diag()->message, "0008_work_in_progress.sql and 2 more)"));
+  run_shell("rm '%s/'00*_work_in_progress.sql", workspace.migrations);
+
+  /* A database ahead of the files is not behind. A bad name is an error. */
+  run_shell("rm '%s/0003_index_widget_names.sql'", workspace.migrations);
+  assert_int_equal(tix_schema_check(workspace.conninfo, &options), TIX_OK);
+  write_file(workspace.migrations, "12_short.sql", "");
+  assert_int_equal(tix_schema_check(workspace.conninfo, &options), TIX_EMIGRATIONFILE);
+  assert_true(contains(tix_last_diag()->message, "12_short.sql"));
+  workspace_close(&workspace);
+}
+
+/* What every command does: a schema that is behind is refused, never
+ * migrated, whether tix's statements need what is pending (the schema is
+ * empty) or not (a new migration that nothing uses yet). */
+static void opening_from_the_environment_refuses_a_schema_that_is_behind(void **state) {
+  struct workspace workspace;
+  snprintf(workspace.root, sizeof workspace.root, "/tmp/tix-migrate-XXXXXX");
+  assert_non_null(mkdtemp(workspace.root));
+  snprintf(workspace.migrations, sizeof workspace.migrations, "%s/migrations", workspace.root);
+  run_shell("mkdir '%s' && cp '%s/'*.sql '%s/'", workspace.migrations, testdb_migrations_dir(),
+            workspace.migrations);
+  testdb_create("open_behind", workspace.conninfo, sizeof workspace.conninfo);
+  setenv("DATABASE_URL", workspace.conninfo, 1);
+  setenv("TIX_MIGRATIONS", workspace.migrations, 1);
+  tix *db = NULL;
+  assert_int_equal(tix_open_from_env(NULL, &db), TIX_EPENDING);
+  assert_null(db);
+  assert_true(contains(tix_last_diag()->message, "migrations are pending (0001_"));
+  assert_int_equal(ledger_count(workspace.conninfo), -1);
+
+  tix_migrate_options options = options_for(&workspace);
+  assert_int_equal(tix_migrate_up(workspace.conninfo, &options), TIX_OK);
+  assert_int_equal(tix_open_from_env(NULL, &db), TIX_OK);
+  tix_close(db);
+  db = NULL;
+  long applied = ledger_count(workspace.conninfo);
+
+  write_file(workspace.migrations, "9000_wip_feature.sql",
+             "-- migrate:up\nCREATE TABLE wip (id int);\n-- migrate:down\nDROP TABLE wip;\n");
+  assert_int_equal(tix_open_from_env(NULL, &db), TIX_EPENDING);
+  assert_null(db);
+  assert_true(contains(tix_last_diag()->message, "migration 9000_wip_feature.sql is pending"));
+  assert_false(relation_exists(workspace.conninfo, "wip"));
+  assert_int_equal(ledger_count(workspace.conninfo), applied);
+  unsetenv("DATABASE_URL");
+  unsetenv("TIX_MIGRATIONS");
   workspace_close(&workspace);
 }
 
@@ -655,6 +838,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(verify_passes_on_the_real_migrations),
       cmocka_unit_test(verify_finds_a_forgotten_index),
+      cmocka_unit_test(verify_drops_what_killed_verifiers_left),
       cmocka_unit_test(drift_is_refused_until_accepted),
       cmocka_unit_test(concurrent_ups_apply_each_migration_once),
       cmocka_unit_test(concurrently_built_index_while_another_up_waits),
@@ -668,6 +852,8 @@ int main(void) {
       cmocka_unit_test(schema_dump_is_bounded_and_says_the_migrations_were_applied),
       cmocka_unit_test(bad_files_are_refused_with_the_database_unchanged),
       cmocka_unit_test(new_writes_the_next_file_from_the_template),
+      cmocka_unit_test(schema_check_names_what_is_pending),
+      cmocka_unit_test(opening_from_the_environment_refuses_a_schema_that_is_behind),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -317,6 +317,51 @@ static void transaction_control_is_refused_in_a_transaction(void **state) {
   remove_directory(directory);
 }
 
+/* What `tix migrate new` writes has nothing to apply: refused by the
+ * commands that would apply it, with the file and the marker's line. */
+static void an_up_section_without_statements_is_refused(void **state) {
+  char directory[] = "/tmp/tix-unit-XXXXXX";
+  assert_non_null(mkdtemp(directory));
+  write_file(directory, "0001_template.sql",
+             "-- template: say what this migration changes and why.\n\n"
+             "-- migrate:up\n\n-- only a comment; and an empty statement:\n;\n\n"
+             "-- migrate:down\n\n");
+  write_file(directory, "0002_filled.sql", valid_text);
+  migration_file file;
+  assert_int_equal(migration_file_load(directory, "0001_template.sql", &file), TIX_OK);
+  assert_int_equal(migration_file_require_up(&file), TIX_EMIGRATIONFILE);
+  assert_non_null(strstr(tix_last_diag()->message, "0001_template.sql"));
+  assert_non_null(strstr(tix_last_diag()->message, "no statement in its up section"));
+  assert_non_null(strstr(tix_last_diag()->detail, "at line 3"));
+  migration_file_clear(&file);
+  assert_int_equal(migration_file_load(directory, "0002_filled.sql", &file), TIX_OK);
+  assert_int_equal(migration_file_require_up(&file), TIX_OK);
+  migration_file_clear(&file);
+  remove_directory(directory);
+}
+
+/* The schema check knows a directory by its names: a file that cannot be
+ * read or parsed is still listed, a bad name is still refused. */
+static void directories_list_by_name_without_reading(void **state) {
+  char directory[] = "/tmp/tix-unit-XXXXXX";
+  assert_non_null(mkdtemp(directory));
+  write_file(directory, "0010_later.sql", "no sections at all");
+  write_file(directory, "0002_earlier.sql", valid_text);
+  migration_set set;
+  assert_int_equal(migration_set_list(directory, &set), TIX_OK);
+  assert_int_equal(set.count, 2);
+  assert_int_equal(set.files[0].version, 2);
+  assert_string_equal(set.files[1].file_name, "0010_later.sql");
+  assert_string_equal(set.files[1].name, "later");
+  assert_null(set.files[1].text);
+  migration_set_clear(&set);
+  assert_int_equal(migration_set_load(directory, &set), TIX_EMIGRATIONFILE);
+  write_file(directory, "12_short.sql", valid_text);
+  assert_int_equal(migration_set_list(directory, &set), TIX_EMIGRATIONFILE);
+  assert_non_null(strstr(tix_last_diag()->message, "12_short.sql"));
+  remove_directory(directory);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(valid_names_are_parsed),
@@ -333,6 +378,8 @@ int main(void) {
       cmocka_unit_test(error_positions_map_to_lines),
       cmocka_unit_test(directories_load_sorted_and_refuse_duplicates),
       cmocka_unit_test(transaction_control_is_refused_in_a_transaction),
+      cmocka_unit_test(an_up_section_without_statements_is_refused),
+      cmocka_unit_test(directories_list_by_name_without_reading),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
