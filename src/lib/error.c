@@ -161,6 +161,19 @@ int tix_fail_from_result(PGconn *conn, const PGresult *result) {
   return status;
 }
 
+const char *tix_server_message(const char *line) {
+  static const char *const labels[] = {"FATAL:  ", "PANIC:  ", "ERROR:  "};
+  const char *line_end = line + strcspn(line, "\n");
+  const char *found = NULL;
+  for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++) {
+    const char *label = strstr(line, labels[i]);
+    if (label != NULL && label < line_end && (found == NULL || label < found)) {
+      found = label + strlen(labels[i]);
+    }
+  }
+  return found;
+}
+
 bool tix_status_is_connection_loss(int status) {
   return status == TIX_EUNAVAILABLE;
 }
