@@ -213,7 +213,10 @@ static int take_buy_option(int option, struct buy_arguments *arguments, char **a
 }
 
 static int parse_buy(int argc, char **argv, struct buy_arguments *arguments) {
-  *arguments = (struct buy_arguments){.strategy = tix_strategy_from_env()};
+  *arguments = (struct buy_arguments){.strategy = TIX_STRATEGY_LOCKING};
+  if (tix_strategy_from_env(&arguments->strategy) != TIX_OK) {
+    return cli_report(TIX_EINVAL); /* a bad setting, like a bad flag: exit 2 */
+  }
   optind = 0; /* glibc: start afresh */
   opterr = 0; /* the messages are ours */
   int option;

@@ -219,9 +219,9 @@ int catalog_snapshot_diff(const catalog_snapshot *before, const catalog_snapshot
 
 /* ------------------------------------------------------------- programs */
 
-static int dump_timeout_ms(void) {
-  return tix_env_milliseconds(CATALOG_DUMP_TIMEOUT_ENV, DUMP_TIMEOUT_DEFAULT_MS,
-                              DUMP_TIMEOUT_MAX_MS);
+int catalog_dump_timeout_ms(int *out) {
+  return tix_env_milliseconds(CATALOG_DUMP_TIMEOUT_ENV, DUMP_TIMEOUT_DEFAULT_MS, 1,
+                              DUMP_TIMEOUT_MAX_MS, out);
 }
 
 /* Adds what to do when no suitable pg_dump is installed; returns status. */
@@ -291,7 +291,11 @@ static int run_pg_dump(PGconn *conn, const char *conninfo, const char *dump_path
   char *password = NULL;
   char *dbname_argument = NULL;
   char *file_argument = NULL;
-  int status = find_pg_dump(conn, pg_dump, sizeof pg_dump);
+  int timeout_ms = 0;
+  int status = catalog_dump_timeout_ms(&timeout_ms);
+  if (status == TIX_OK) {
+    status = find_pg_dump(conn, pg_dump, sizeof pg_dump);
+  }
   if (status == TIX_OK) {
     status = tix_conninfo_rewrite(conninfo, NULL, &bare_conninfo, &password);
   }
@@ -308,7 +312,7 @@ static int run_pg_dump(PGconn *conn, const char *conninfo, const char *dump_path
         file_argument, dbname_argument, NULL};
     tix_process_request request = {.arguments = arguments,
                                    .password = password,
-                                   .timeout_ms = dump_timeout_ms(),
+                                   .timeout_ms = timeout_ms,
                                    .failure_status = TIX_EIO};
     tix_process_result result;
     status = tix_process_run_checked(&request, &result);

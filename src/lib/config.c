@@ -80,8 +80,12 @@ static int conninfo_from_db_vars(char **out) {
 }
 
 static int embedded_data_dir(char **out) {
-  const char *configured = nonempty_env("TIX_DATA");
-  const char *path = configured != NULL ? configured : DEFAULT_DATA_DIR;
+  const char *configured = NULL;
+  int status = tix_env_path("TIX_DATA", TIX_PATH_DIRECTORY_TO_MAKE, &configured);
+  if (status != TIX_OK) {
+    return status;
+  }
+  const char *path = configured != NULL && configured[0] != '\0' ? configured : DEFAULT_DATA_DIR;
   if (path[0] == '/') {
     *out = strdup(path);
   } else {
@@ -98,23 +102,34 @@ static int embedded_data_dir(char **out) {
   return *out != NULL ? TIX_OK : tix_fail(TIX_ENOMEM, "out of memory");
 }
 
+static const char *const db_vars[] = {"DB_HOST", "DB_PORT", "DB_USERNAME", "DB_PASSWORD",
+                                      "DB_NAME"};
+static const char *const pg_vars[] = {"PGHOST",     "PGHOSTADDR", "PGPORT",
+                                      "PGDATABASE", "PGUSER",     "PGSERVICE"};
+
+/* A malformed setting is refused here, before libpq would quote it. */
 static int resolve(tix_config *config) {
-  static const char *const db_vars[] = {"DB_HOST", "DB_PORT", "DB_USERNAME", "DB_PASSWORD",
-                                        "DB_NAME"};
-  static const char *const pg_vars[] = {"PGHOST",     "PGHOSTADDR", "PGPORT",
-                                        "PGDATABASE", "PGUSER",     "PGSERVICE"};
   const char *url = nonempty_env("DATABASE_URL");
   if (url != NULL) {
     config->source = TIX_SOURCE_DATABASE_URL;
+    int status = tix_conninfo_check("DATABASE_URL", url);
+    if (status != TIX_OK) {
+      return status;
+    }
     config->conninfo = strdup(url);
     return config->conninfo != NULL ? TIX_OK : tix_fail(TIX_ENOMEM, "out of memory");
   }
   if (any_env_set(db_vars, sizeof db_vars / sizeof db_vars[0])) {
     config->source = TIX_SOURCE_DB_VARS;
-    return conninfo_from_db_vars(&config->conninfo);
+    int status = tix_env_port_check("DB_PORT");
+    return status == TIX_OK ? conninfo_from_db_vars(&config->conninfo) : status;
   }
   if (any_env_set(pg_vars, sizeof pg_vars / sizeof pg_vars[0])) {
     config->source = TIX_SOURCE_PG_VARS;
+    int status = tix_env_port_check("PGPORT");
+    if (status != TIX_OK) {
+      return status;
+    }
     config->conninfo = strdup(""); /* libpq reads the PG* variables itself */
     return config->conninfo != NULL ? TIX_OK : tix_fail(TIX_ENOMEM, "out of memory");
   }
@@ -206,8 +221,19 @@ static const char *effective(PQconninfoOption *parsed, PQconninfoOption *default
   return NULL;
 }
 
-void tix_conninfo_describe(const char *conninfo, char *buffer, size_t size) {
+/* libpq takes a string without "=" that is no URI for a database name. */
+static PQconninfoOption *parse_as_libpq_would(const char *conninfo) {
   PQconninfoOption *parsed = PQconninfoParse(conninfo, NULL);
+  char as_dbname[CONNINFO_MAX_BYTES] = "";
+  if (parsed == NULL && strchr(conninfo, '=') == NULL &&
+      tix_conninfo_append(as_dbname, sizeof as_dbname, "dbname", conninfo)) {
+    parsed = PQconninfoParse(as_dbname, NULL);
+  }
+  return parsed;
+}
+
+void tix_conninfo_describe(const char *conninfo, char *buffer, size_t size) {
+  PQconninfoOption *parsed = parse_as_libpq_would(conninfo);
   PQconninfoOption *defaults = PQconndefaults();
   const char *host = effective(parsed, defaults, "host");
   const char *port = effective(parsed, defaults, "port");
@@ -269,14 +295,4 @@ int tix_conninfo_rewrite(const char *conninfo, const char *dbname, char **out,
   PQconninfoFree(options);
   *out = buffer;
   return status;
-}
-
-int tix_env_milliseconds(const char *name, int fallback, int maximum) {
-  const char *text = getenv(name);
-  if (text == NULL || text[0] == '\0') {
-    return fallback;
-  }
-  char *end = NULL;
-  long value = strtol(text, &end, 10);
-  return *end == '\0' && value >= 0 && value <= maximum ? (int)value : fallback;
 }

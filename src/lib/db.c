@@ -15,21 +15,42 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CONNINFO_MAX_BYTES         4096
-#define CONNECT_TIMEOUT_DEFAULT_MS 10000
-#define CONNECT_TIMEOUT_MAX_MS     600000
+#define CONNINFO_MAX_BYTES 4096
 
 void tix_options_default(tix_options *options) {
   *options = (tix_options){
       .max_connections = 20,
       .acquire_timeout_ms = 60000,
       .idle_timeout_ms = 30000,
-      .connect_timeout_ms = tix_env_milliseconds(
-          "TIX_CONNECT_TIMEOUT_MS", CONNECT_TIMEOUT_DEFAULT_MS, CONNECT_TIMEOUT_MAX_MS),
+      .connect_timeout_ms =
+          tix_env_milliseconds_or_invalid(TIX_CONNECT_TIMEOUT_ENV, TIX_CONNECT_TIMEOUT_DEFAULT_MS,
+                                          TIX_CONNECT_TIMEOUT_MIN_MS, TIX_CONNECT_TIMEOUT_MAX_MS),
       .application_name = "tix",
       .committers = 4,
       .queue_max = 100000,
   };
+}
+
+/* options, or the defaults in *defaults when it is NULL, checked where a
+ * setting of the environment may have gone wrong: a bad
+ * TIX_CONNECT_TIMEOUT_MS is reported by name. */
+static int options_resolve(const tix_options *options, tix_options *defaults,
+                           const tix_options **out) {
+  if (options == NULL) {
+    tix_options_default(defaults);
+    options = defaults;
+  }
+  *out = options;
+  int timeout_ms = options->connect_timeout_ms;
+  if (timeout_ms >= TIX_CONNECT_TIMEOUT_MIN_MS && timeout_ms <= TIX_CONNECT_TIMEOUT_MAX_MS) {
+    return TIX_OK;
+  }
+  int status =
+      tix_env_milliseconds(TIX_CONNECT_TIMEOUT_ENV, TIX_CONNECT_TIMEOUT_DEFAULT_MS,
+                           TIX_CONNECT_TIMEOUT_MIN_MS, TIX_CONNECT_TIMEOUT_MAX_MS, &timeout_ms);
+  return status != TIX_OK ? status
+                          : tix_fail(TIX_EINVAL, "the connect timeout must be from %d to %d ms",
+                                     TIX_CONNECT_TIMEOUT_MIN_MS, TIX_CONNECT_TIMEOUT_MAX_MS);
 }
 
 int tix_open(const char *conninfo, const tix_options *options, tix **out) {
@@ -38,16 +59,16 @@ int tix_open(const char *conninfo, const tix_options *options, tix **out) {
   }
   *out = NULL;
   tix_options defaults;
-  if (options == NULL) {
-    tix_options_default(&defaults);
-    options = &defaults;
+  int status = options_resolve(options, &defaults, &options);
+  if (status != TIX_OK) {
+    return status;
   }
   tix *db = calloc(1, sizeof *db);
   if (db == NULL) {
     return tix_fail(TIX_ENOMEM, "out of memory");
   }
   db->options = *options;
-  int status = tix_pool_create(conninfo, options, tix_statements_prepare, NULL, &db->pool);
+  status = tix_pool_create(conninfo, options, tix_statements_prepare, NULL, &db->pool);
   if (status != TIX_OK) {
     goto free_handle;
   }
@@ -118,8 +139,13 @@ int tix_config_prepare(tix_config *config, bool apply_migrations) {
 }
 
 int tix_open_from_env(const tix_options *options, tix **out) {
+  tix_options defaults;
+  int status = options_resolve(options, &defaults, &options);
+  if (status != TIX_OK) {
+    return status;
+  }
   tix_config *config = NULL;
-  int status = tix_config_from_env(&config);
+  status = tix_config_from_env(&config);
   if (status != TIX_OK) {
     return status;
   }
