@@ -296,3 +296,61 @@ int tix_conninfo_rewrite(const char *conninfo, const char *dbname, char **out,
   *out = buffer;
   return status;
 }
+
+/* "A, B and C" of the variables in names that are set. */
+static void list_set(const char *const *names, size_t count, char *buffer, size_t size) {
+  buffer[0] = '\0';
+  size_t set = 0;
+  for (size_t i = 0; i < count; i++) {
+    set += nonempty_env(names[i]) != NULL;
+  }
+  size_t listed = 0;
+  for (size_t i = 0; i < count; i++) {
+    if (nonempty_env(names[i]) == NULL) {
+      continue;
+    }
+    listed++;
+    size_t used = strlen(buffer);
+    const char *separator = listed == 1 ? "" : listed == set ? " and " : ", ";
+    snprintf(buffer + used, size - used, "%s%s", separator, names[i]);
+  }
+}
+
+void tix_config_unreachable_hint(const tix_config *config, char *buffer, size_t size) {
+  char names[CONNINFO_MAX_BYTES / 16];
+  switch (config->source) {
+  case TIX_SOURCE_DATABASE_URL:
+    snprintf(names, sizeof names, "DATABASE_URL");
+    break;
+  case TIX_SOURCE_DB_VARS:
+    list_set(db_vars, sizeof db_vars / sizeof db_vars[0], names, sizeof names);
+    break;
+  case TIX_SOURCE_PG_VARS:
+    list_set(pg_vars, sizeof pg_vars / sizeof pg_vars[0], names, sizeof names);
+    break;
+  case TIX_SOURCE_EMBEDDED:
+    buffer[0] = '\0';
+    return;
+  }
+  snprintf(buffer, size, "Check that PostgreSQL is running there and that %s %s right.", names,
+           strchr(names, ' ') != NULL ? "are" : "is");
+}
+
+#define MASK "********"
+
+void tix_conninfo_mask_password(const char *conninfo, const char *text, char *out, size_t size) {
+  PQconninfoOption *parsed = parse_as_libpq_would(conninfo);
+  PQconninfoOption *defaults = PQconndefaults();
+  const char *password = effective(parsed, defaults, "password");
+  size_t used = 0;
+  out[0] = '\0';
+  for (const char *c = text; *c != '\0' && used + 1 < size;) {
+    bool secret = password != NULL && strncmp(c, password, strlen(password)) == 0;
+    int written = secret ? snprintf(out + used, size - used, MASK)
+                         : snprintf(out + used, size - used, "%c", *c);
+    used = written > 0 && (size_t)written < size - used ? used + (size_t)written : size - 1;
+    c += secret ? strlen(password) : 1;
+  }
+  PQconninfoFree(parsed);
+  PQconninfoFree(defaults);
+}

@@ -22,6 +22,15 @@ bool tix_conninfo_append(char *conninfo, size_t size, const char *keyword, const
  * in its arguments. Free the results with free(). */
 int tix_conninfo_rewrite(const char *conninfo, const char *dbname, char **out, char **password_out);
 
+/* The hint for a database tix cannot reach, naming the settings it came
+ * from (DATABASE_URL, the DB_* or PG* variables that are set); empty for
+ * the embedded cluster, whose state only its owner can tell. */
+void tix_config_unreachable_hint(const tix_config *config, char *buffer, size_t size);
+
+/* text with every occurrence of the password conninfo uses (its own, or
+ * PGPASSWORD's) masked, for messages that quote what libpq said. */
+void tix_conninfo_mask_password(const char *conninfo, const char *text, char *out, size_t size);
+
 /* ------------------------------------------------------------ settings.c
  * Every setting read from the environment is checked like a flag: a bad
  * one is TIX_EINVAL naming it and saying what is wrong, never ignored. */

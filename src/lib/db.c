@@ -16,6 +16,43 @@
 #include <string.h>
 
 #define CONNINFO_MAX_BYTES 4096
+#define CLUSTER_LOG_NAME   "server.log"
+
+/* The embedded cluster answers, or will: its postmaster is alive, even if
+ * it is starting or shutting down. Once stopped, it stays stopped until
+ * someone starts it, so waiting for it would only delay the answer. */
+static bool origin_may_answer(void *context) {
+  const struct tix_origin *origin = context;
+  if (origin->source != TIX_SOURCE_EMBEDDED) {
+    return true;
+  }
+  tix_diag failure = *tix_last_diag();
+  tix_cluster *cluster = NULL;
+  tix_cluster_state state = {.running = true}; /* when in doubt, wait */
+  if (tix_cluster_open(origin->data_dir, &cluster) == TIX_OK) {
+    tix_cluster_state_get(cluster, &state);
+    tix_cluster_destroy(cluster);
+  }
+  tix_diag_set(&failure);
+  return state.running;
+}
+
+/* A hint that names where the configuration came from: the settings that
+ * are set, or the embedded cluster and whether it runs. */
+static void origin_explain(void *context) {
+  const struct tix_origin *origin = context;
+  if (origin->source != TIX_SOURCE_EMBEDDED) {
+    tix_fail_hint("%s", origin->hint);
+    return;
+  }
+  if (!origin_may_answer(context)) {
+    tix_fail_hint("The embedded cluster in %s is not running: start it with \"tix db start\".",
+                  origin->data_dir);
+  } else {
+    tix_fail_hint("The embedded cluster in %s runs but does not let tix in: see its log, %s/%s.",
+                  origin->data_dir, origin->data_dir, CLUSTER_LOG_NAME);
+  }
+}
 
 void tix_options_default(tix_options *options) {
   *options = (tix_options){
@@ -53,7 +90,9 @@ static int options_resolve(const tix_options *options, tix_options *defaults,
                                      TIX_CONNECT_TIMEOUT_MIN_MS, TIX_CONNECT_TIMEOUT_MAX_MS);
 }
 
-int tix_open(const char *conninfo, const tix_options *options, tix **out) {
+/* tix_open, with what is known of where conninfo came from (or NULL). */
+static int open_handle(const char *conninfo, const tix_options *options,
+                       const struct tix_origin *origin, tix **out) {
   if (conninfo == NULL || out == NULL) {
     return tix_fail(TIX_EINVAL, "tix_open needs a conninfo and a place for the handle");
   }
@@ -71,6 +110,11 @@ int tix_open(const char *conninfo, const tix_options *options, tix **out) {
   status = tix_pool_create(conninfo, options, tix_statements_prepare, NULL, &db->pool);
   if (status != TIX_OK) {
     goto free_handle;
+  }
+  if (origin != NULL) {
+    db->origin = *origin;
+    tix_pool_set_advisor(db->pool,
+                         &(tix_connect_advisor){origin_may_answer, origin_explain, &db->origin});
   }
   status = tix_group_create(db, options, &db->group);
   if (status != TIX_OK) {
@@ -92,6 +136,10 @@ destroy_pool:
 free_handle:
   free(db);
   return status;
+}
+
+int tix_open(const char *conninfo, const tix_options *options, tix **out) {
+  return open_handle(conninfo, options, NULL, out);
 }
 
 void tix_close(tix *db) {
@@ -138,6 +186,16 @@ int tix_config_prepare(tix_config *config, bool apply_migrations) {
   return status;
 }
 
+/* The handle on the configured database, whose pool knows where its
+ * conninfo came from. */
+static int open_configured(const tix_config *config, const tix_options *options, tix **out) {
+  struct tix_origin origin = {.source = tix_config_get_source(config)};
+  const char *data_dir = tix_config_data_dir(config);
+  snprintf(origin.data_dir, sizeof origin.data_dir, "%s", data_dir != NULL ? data_dir : "");
+  tix_config_unreachable_hint(config, origin.hint, sizeof origin.hint);
+  return open_handle(tix_config_conninfo(config), options, &origin, out);
+}
+
 int tix_open_from_env(const tix_options *options, tix **out) {
   tix_options defaults;
   int status = options_resolve(options, &defaults, &options);
@@ -151,7 +209,7 @@ int tix_open_from_env(const tix_options *options, tix **out) {
   }
   status = tix_config_prepare(config, true);
   if (status == TIX_OK) {
-    status = tix_open(tix_config_conninfo(config), options, out);
+    status = open_configured(config, options, out);
   }
   tix_config_destroy(config);
   return status;

@@ -258,6 +258,53 @@ static void paths_are_checked(void **state) {
   unsetenv("TIX_TEST_PATH");
 }
 
+/* The hint used to tell everyone to unset DATABASE_URL, DB_* and PG*
+ * (defect 11): it names what is set, nothing for the embedded cluster. */
+static void unreachable_hint_names_the_source(void **state) {
+  static const struct {
+    const char *variables[3];
+    const char *hint;
+  } cases[] = {
+      {{"DATABASE_URL", NULL}, "that DATABASE_URL is right."},
+      {{"DB_HOST", "DB_PASSWORD", NULL}, "that DB_HOST and DB_PASSWORD are right."},
+      {{"DB_HOST", "DB_PORT", "DB_NAME"}, "that DB_HOST, DB_PORT and DB_NAME are right."},
+      {{"PGHOST", NULL}, "that PGHOST is right."},
+      {{"PGSERVICE", "PGUSER", NULL}, "that PGUSER and PGSERVICE are right."},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    clear_environment(state);
+    for (size_t j = 0; j < 3 && cases[i].variables[j] != NULL; j++) {
+      setenv(cases[i].variables[j], strcmp(cases[i].variables[j], "DB_PORT") == 0 ? "5432" : "x",
+             1);
+    }
+    tix_config *config = resolve();
+    char hint[512];
+    tix_config_unreachable_hint(config, hint, sizeof hint);
+    assert_non_null(strstr(hint, cases[i].hint));
+    assert_null(strstr(hint, "unset"));
+    tix_config_destroy(config);
+  }
+  clear_environment(state);
+  tix_config *config = resolve();
+  char hint[512];
+  tix_config_unreachable_hint(config, hint, sizeof hint);
+  assert_string_equal(hint, "");
+  tix_config_destroy(config);
+}
+
+static void passwords_are_masked_in_what_libpq_says(void **state) {
+  char out[256];
+  tix_conninfo_mask_password("host=hunter2 password=hunter2",
+                             "could not translate host name \"hunter2\" to address", out,
+                             sizeof out);
+  assert_string_equal(out, "could not translate host name \"********\" to address");
+  setenv("PGPASSWORD", "s3cret", 1);
+  tix_conninfo_mask_password("postgresql://u@s3cret/db", "host s3cret, s3cret", out, sizeof out);
+  assert_string_equal(out, "host ********, ********");
+  tix_conninfo_mask_password("host=db", "nothing to hide", out, sizeof out);
+  assert_string_equal(out, "nothing to hide");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(database_url_wins, clear_environment),
@@ -273,6 +320,8 @@ int main(void) {
       cmocka_unit_test_setup(bad_timeouts_in_the_environment_are_reported_by_name,
                              clear_environment),
       cmocka_unit_test_setup(paths_are_checked, clear_environment),
+      cmocka_unit_test_setup(unreachable_hint_names_the_source, clear_environment),
+      cmocka_unit_test_setup(passwords_are_masked_in_what_libpq_says, clear_environment),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
