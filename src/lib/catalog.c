@@ -316,6 +316,9 @@ static int run_pg_dump(PGconn *conn, const char *conninfo, const char *dump_path
                                    .failure_status = TIX_EIO};
     tix_process_result result;
     status = tix_process_run_checked(&request, &result);
+    if (status != TIX_OK) {
+      tix_fail_detail_unlabel(); /* pg_dump quotes the server's refusal */
+    }
     if (status != TIX_OK && result.timed_out) {
       tix_fail_hint("A session may hold a lock on a table it dumps. Set " CATALOG_DUMP_TIMEOUT_ENV
                     " to wait longer, or TIX_SCHEMA_FILE= (empty) to skip the schema file.");

@@ -133,7 +133,11 @@ int cluster_run_server_program(const tix_cluster *cluster, const char *program,
                                  .directory = cluster->data_dir,
                                  .timeout_ms = timeout_ms,
                                  .failure_status = TIX_ECLUSTER};
-  return tix_process_run_checked(&request, result);
+  status = tix_process_run_checked(&request, result);
+  if (status != TIX_OK) {
+    tix_fail_detail_unlabel(); /* initdb's output may quote the server's FATAL lines */
+  }
+  return status;
 }
 
 int cluster_check_version_matches(tix_cluster *cluster, const char *data_version) {

@@ -34,6 +34,11 @@ int tix_fail_from_result(PGconn *conn, const PGresult *result);
  * what they say in its own sentences, never the line itself. */
 const char *tix_server_message(const char *line);
 
+/* Drops those severity labels from the detail just recorded: a program tix
+ * ran (initdb, pg_ctl, pg_dump) may have copied the server's lines into
+ * the output its failure quotes. What they say stays. */
+void tix_fail_detail_unlabel(void);
+
 /* True when a status means the connection itself is gone. */
 bool tix_status_is_connection_loss(int status);
 
