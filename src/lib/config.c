@@ -16,6 +16,7 @@
 #define CONNINFO_MAX_BYTES           4096
 #define REWRITTEN_CONNINFO_MAX_BYTES 8192
 #define DEFAULT_DATA_DIR             ".tix"
+#define SETTING_NAMES_BYTES          128 /* "DB_HOST, DB_PORT, … and DB_NAME" */
 
 struct tix_config {
   tix_config_source source;
@@ -317,7 +318,7 @@ static void list_set(const char *const *names, size_t count, char *buffer, size_
 }
 
 void tix_config_unreachable_hint(const tix_config *config, char *buffer, size_t size) {
-  char names[CONNINFO_MAX_BYTES / 16];
+  char names[SETTING_NAMES_BYTES];
   switch (config->source) {
   case TIX_SOURCE_DATABASE_URL:
     snprintf(names, sizeof names, "DATABASE_URL");

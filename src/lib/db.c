@@ -1,7 +1,9 @@
 /*
  * db.c — the tix handle: opens the pool (waiting, bounded, for the database)
  * and, for the embedded default, starts the private cluster on demand and
- * applies migrations when it had to start it.
+ * applies migrations when it had to start it. A handle opened from the
+ * environment tells its pool where the settings came from, for the hint of
+ * a database it cannot reach.
  */
 #include "db.h"
 
@@ -28,13 +30,12 @@ static bool origin_may_answer(void *context) {
   }
   tix_diag failure = *tix_last_diag();
   tix_cluster *cluster = NULL;
-  tix_cluster_state state = {.running = true}; /* when in doubt, wait */
-  if (tix_cluster_open(origin->data_dir, &cluster) == TIX_OK) {
-    tix_cluster_state_get(cluster, &state);
-    tix_cluster_destroy(cluster);
-  }
+  tix_cluster_state state;
+  bool known = tix_cluster_open(origin->data_dir, &cluster) == TIX_OK &&
+               tix_cluster_state_get(cluster, &state) == TIX_OK;
+  tix_cluster_destroy(cluster);
   tix_diag_set(&failure);
-  return state.running;
+  return !known || state.running; /* when in doubt, wait */
 }
 
 /* A hint that names where the configuration came from: the settings that

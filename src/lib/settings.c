@@ -22,11 +22,14 @@
 #define SHOWN_PATH_BYTES    256 /* of a path */
 #define PROBLEM_BYTES       384 /* one sentence saying what is wrong */
 #define LOCATOR_BYTES       96  /* "after the value of sslmode" */
-#define KEYWORD_BYTES       64  /* libpq's longest keyword is 25 */
 #define PORT_MAX            65535
 #define PORT_DIGITS_MAX     5
 #define CONNINFO_TOKENS_MAX 4096 /* keyword=value pairs of one string */
 #define HOSTS_MAX           4096 /* of a multi-host list */
+/* What is wrong with a "%" escape, after what has it (a format). */
+#define BAD_PERCENT                                                                                \
+  "has a \"%%\" that is not followed by two hexadecimal digits, or is %%00 (write \"%%\" "         \
+  "itself as %%25)"
 #define URI_HINT                                                                                   \
   "Write it as postgresql://USER:PASSWORD@HOST:PORT/DATABASE?OPTION=VALUE, with \"%\", \"@\" "     \
   "and \"/\" in a user name or password written %25, %40 and %2F."
@@ -182,7 +185,7 @@ static bool is_known_keyword(const char *keyword, size_t length) {
 }
 
 /* "after the value of KEYWORD" when keyword is one of libpq's own (so no
- * fragment of a password), "at its start" when there is none. */
+ * fragment of a password), "at the start" when there is none. */
 static void locate_after(const char *keyword, size_t length, char *out, size_t size) {
   if (keyword == NULL) {
     snprintf(out, size, "at the start");
@@ -316,8 +319,8 @@ static bool token_has(struct token token, char wanted) {
   return token.start != NULL && memchr(token.start, wanted, token.length) != NULL;
 }
 
-/* The host list: brackets closed and not empty, an "@" only when the
- * password held one (libpq cut the userinfo at the first). */
+/* The host list: an IPv6 address's brackets closed, not empty, and
+ * followed by a port or the next host. */
 static void uri_hosts_problem(struct token hosts, char *problem, size_t size) {
   const char *c = hosts.start;
   const char *end = hosts.start + hosts.length;
@@ -358,10 +361,7 @@ static void uri_parameter_problem(struct token parameter, struct token previous,
              "as %%3D and %%26)",
              where, equals == NULL ? "no" : "more than one");
   } else if (!percent_valid(keyword) || !percent_valid(value)) {
-    snprintf(problem, size,
-             "a query parameter %s has a \"%%\" that is not followed by two "
-             "hexadecimal digits, or is %%00 (write \"%%\" itself as %%25)",
-             where);
+    snprintf(problem, size, "a query parameter %s " BAD_PERCENT, where);
   } else if (!is_known_keyword(keyword.start, keyword.length) &&
              !(keyword.length == 3 && strncmp(keyword.start, "ssl", 3) == 0)) {
     snprintf(problem, size, "a query parameter libpq does not know comes %s", where);
@@ -392,10 +392,7 @@ static void uri_problem(const char *text, char *problem, size_t size) {
   }
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     if (decoded[i]->start != NULL && !percent_valid(*decoded[i])) {
-      snprintf(problem, size,
-               "the %s has a \"%%\" that is not followed by two hexadecimal "
-               "digits, or is %%00 (write \"%%\" itself as %%25)",
-               names[i]);
+      snprintf(problem, size, "the %s " BAD_PERCENT, names[i]);
       return;
     }
   }
