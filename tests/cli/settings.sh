@@ -130,7 +130,9 @@ stderr_has "\"bogus\""
 [ "$(psql "$admin_url dbname=$database" -XAtc "SELECT count(*) FROM purchases")" = 0 ] ||
   fail "TIX_STRATEGY=bogus bought"
 TIX_STRATEGY=atomic TIX_CONNECT_TIMEOUT_MS="" expect 0 buy "$event" --quantity 1
-ok "TIX_STRATEGY=bogus exits 2 naming it and buys nothing; empty settings mean unset"
+TIX_STRATEGY=bogus TIX_CONNECT_TIMEOUT_MS=abc expect 0 buy --help
+TIX_CONNECT_TIMEOUT_MS=abc expect 0 event list --help
+ok "TIX_STRATEGY=bogus exits 2 naming it and buys nothing; empty means unset; --help still works"
 
 # --- defect 7: valid timeouts are honoured, to the millisecond ---------------
 
