@@ -152,7 +152,9 @@ typedef struct tix_options {
   int max_connections;          /* default 20 */
   int acquire_timeout_ms;       /* default 60000: how long a checkout may wait */
   int idle_timeout_ms;          /* default 30000: idle connections are closed after */
-  int connect_timeout_ms;       /* default 10000: how long to wait for the database */
+  int connect_timeout_ms;       /* default TIX_CONNECT_TIMEOUT_MS, else 10000: how long to wait
+                                   for the database (1…600000); -1 when that setting is bad,
+                                   which tix_open then reports, naming it */
   const char *application_name; /* default "tix" */
   int committers;               /* default 4: group-commit threads, one connection each at most */
   int queue_max;                /* default 100000: purchases waiting for group commit, all events */
@@ -178,7 +180,9 @@ typedef struct tix_migrate_options {
   int steps;               /* down N; default 1; 0: down to target_version */
   bool dry_run;            /* say what would run, change nothing */
   bool allow_out_of_order; /* apply files older than the newest applied */
-  int lock_timeout_ms;     /* how long to wait for another migrator, default 60000 */
+  int lock_timeout_ms;     /* how long to wait for another migrator: default
+                              TIX_MIGRATE_LOCK_TIMEOUT_MS, else 60000; -1 when that setting
+                              is bad, which the migration then reports, naming it */
   FILE *progress;          /* where to report what runs; NULL is silent */
 } tix_migrate_options;
 
@@ -319,8 +323,9 @@ typedef enum tix_strategy {
 
 int tix_strategy_parse(const char *text, tix_strategy *out);
 const char *tix_strategy_name(tix_strategy strategy);
-/* TIX_STRATEGY from the environment, else locking. */
-tix_strategy tix_strategy_from_env(void);
+/* TIX_STRATEGY from the environment, locking when it is unset or empty;
+ * TIX_EINVAL naming it when it is no strategy (*out is locking then). */
+int tix_strategy_from_env(tix_strategy *out);
 
 typedef struct tix_purchase_request {
   const char *event_id;

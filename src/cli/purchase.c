@@ -190,7 +190,8 @@ static int take_buy_option(int option, struct buy_arguments *arguments, char **a
 }
 
 static int parse_buy(int argc, char **argv, struct buy_arguments *arguments) {
-  *arguments = (struct buy_arguments){.strategy = tix_strategy_from_env()};
+  /* TIX_STRATEGY_COUNT_: no --strategy given, TIX_STRATEGY decides. */
+  *arguments = (struct buy_arguments){.strategy = TIX_STRATEGY_COUNT_};
   optind = 0; /* glibc: start afresh */
   opterr = 0; /* the messages are ours */
   int option;
@@ -199,6 +200,10 @@ static int parse_buy(int argc, char **argv, struct buy_arguments *arguments) {
     if (exit_code != CLI_EXIT_DONE || arguments->help) {
       return exit_code;
     }
+  }
+  if (arguments->strategy == TIX_STRATEGY_COUNT_ &&
+      tix_strategy_from_env(&arguments->strategy) != TIX_OK) {
+    return cli_report(TIX_EINVAL); /* a bad setting, like a bad flag: exit 2 */
   }
   if (optind >= argc) {
     return cli_usage_error("buy", "which event? Give its id: tix buy EVENT_ID --quantity N");

@@ -13,10 +13,8 @@
 
 #include <string.h>
 
-#define CONNECT_TIMEOUT_DEFAULT_MS 10000
-#define CONNECT_TIMEOUT_MAX_MS     (60 * 60 * 1000)
-#define SEVERITY_SEPARATOR         ":  "
-#define DETAIL_LABEL               "\nDETAIL:  "
+#define SEVERITY_SEPARATOR ":  "
+#define DETAIL_LABEL       "\nDETAIL:  "
 
 static void forward_notice(void *stream, const char *message) {
   if (stream != NULL) {
@@ -25,9 +23,13 @@ static void forward_notice(void *stream, const char *message) {
 }
 
 int tix_admin_connect(const char *conninfo, FILE *notices, PGconn **out) {
-  int timeout_ms = tix_env_milliseconds(TIX_CONNECT_TIMEOUT_ENV, CONNECT_TIMEOUT_DEFAULT_MS,
-                                        CONNECT_TIMEOUT_MAX_MS);
-  int status = tix_connect(conninfo, TIX_ADMIN_APPLICATION_NAME, timeout_ms, out);
+  int timeout_ms = 0;
+  int status =
+      tix_env_milliseconds(TIX_CONNECT_TIMEOUT_ENV, TIX_CONNECT_TIMEOUT_DEFAULT_MS,
+                           TIX_CONNECT_TIMEOUT_MIN_MS, TIX_CONNECT_TIMEOUT_MAX_MS, &timeout_ms);
+  if (status == TIX_OK) {
+    status = tix_connect(conninfo, TIX_ADMIN_APPLICATION_NAME, timeout_ms, out);
+  }
   if (status == TIX_OK) {
     PQsetNoticeProcessor(*out, forward_notice, notices);
   }

@@ -14,7 +14,6 @@
 
 #define TIX_LEDGER_TABLE           "schema_migrations"
 #define TIX_ADMIN_APPLICATION_NAME "tix-migrate"
-#define TIX_CONNECT_TIMEOUT_ENV    "TIX_CONNECT_TIMEOUT_MS"
 
 /* Opens a connection, waiting while the server is not up yet. Server
  * notices go to notices when it is not NULL. */

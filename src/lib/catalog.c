@@ -219,9 +219,9 @@ int catalog_snapshot_diff(const catalog_snapshot *before, const catalog_snapshot
 
 /* ------------------------------------------------------------- programs */
 
-static int dump_timeout_ms(void) {
-  return tix_env_milliseconds(CATALOG_DUMP_TIMEOUT_ENV, DUMP_TIMEOUT_DEFAULT_MS,
-                              DUMP_TIMEOUT_MAX_MS);
+int catalog_dump_timeout_ms(int *out) {
+  return tix_env_milliseconds(CATALOG_DUMP_TIMEOUT_ENV, DUMP_TIMEOUT_DEFAULT_MS, 1,
+                              DUMP_TIMEOUT_MAX_MS, out);
 }
 
 /* Adds what to do when no suitable pg_dump is installed; returns status. */
@@ -291,7 +291,11 @@ static int run_pg_dump(PGconn *conn, const char *conninfo, const char *dump_path
   char *password = NULL;
   char *dbname_argument = NULL;
   char *file_argument = NULL;
-  int status = find_pg_dump(conn, pg_dump, sizeof pg_dump);
+  int timeout_ms = 0;
+  int status = catalog_dump_timeout_ms(&timeout_ms);
+  if (status == TIX_OK) {
+    status = find_pg_dump(conn, pg_dump, sizeof pg_dump);
+  }
   if (status == TIX_OK) {
     status = tix_conninfo_rewrite(conninfo, NULL, &bare_conninfo, &password);
   }
@@ -308,10 +312,13 @@ static int run_pg_dump(PGconn *conn, const char *conninfo, const char *dump_path
         file_argument, dbname_argument, NULL};
     tix_process_request request = {.arguments = arguments,
                                    .password = password,
-                                   .timeout_ms = dump_timeout_ms(),
+                                   .timeout_ms = timeout_ms,
                                    .failure_status = TIX_EIO};
     tix_process_result result;
     status = tix_process_run_checked(&request, &result);
+    if (status != TIX_OK) {
+      tix_fail_detail_unlabel(); /* pg_dump quotes the server's refusal */
+    }
     if (status != TIX_OK && result.timed_out) {
       tix_fail_hint("A session may hold a lock on a table it dumps. Set " CATALOG_DUMP_TIMEOUT_ENV
                     " to wait longer, or TIX_SCHEMA_FILE= (empty) to skip the schema file.");

@@ -28,6 +28,10 @@ void catalog_snapshot_clear(catalog_snapshot *snapshot);
 int catalog_snapshot_diff(const catalog_snapshot *before, const catalog_snapshot *after,
                           char **difference_out, size_t *changed_count_out);
 
+/* TIX_SCHEMA_DUMP_TIMEOUT_MS, default 120 s; TIX_EINVAL naming it when it
+ * is bad. A migration asks before it changes anything, not after. */
+int catalog_dump_timeout_ms(int *out);
+
 /* Writes the schema (pg_dump --schema-only of the server's major version)
  * and the ledger rows as INSERT statements to path, atomically. conn is an
  * open connection to the same database. pg_dump is stopped when it takes

@@ -15,6 +15,7 @@
 #include "text.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
@@ -36,6 +37,7 @@
 #define PING_TIMEOUT_S       "2"
 #define TIMEOUT_TEXT_BYTES   16
 #define LOG_TAIL_READ_BYTES  TIX_PROCESS_OUTPUT_BYTES
+#define LOG_TAIL_LINES_MAX   64 /* more than a tail holds */
 #define DUPLICATE_DATABASE   "42P04"
 
 /* ------------------------------------------------------------- state */
@@ -93,6 +95,59 @@ static void read_log_tail(const tix_cluster *cluster, char *out, size_t size) {
   }
 }
 
+/* What the server says when it will not start, in tix's words: the raw
+ * lines ("2025-… [123] FATAL:  lock file …") stay in the server log. */
+static const struct {
+  const char *server_says;
+  const char *tix_says;
+} start_failures[] = {
+    {"lock file \"postmaster.pid\" already exists",
+     "another server is already using this data directory"},
+    {".s.PGSQL.", "another server is already using the cluster's socket"},
+    {"Address already in use", "another server is already using the cluster's socket"},
+    {"has invalid permissions", "the data directory's permissions are wrong (it must be 0700)"},
+    {"has wrong ownership", "the data directory does not belong to the server's user"},
+    {"database files are incompatible with server",
+     "the data directory was made by another PostgreSQL version"},
+    {"shared memory", "the system did not give the server the shared memory it needs"},
+    {"configuration file", "a configuration file of the cluster has an error"},
+};
+
+/* The server's last complaint in text (its log, or pg_ctl's output) as a
+ * sentence of tix's, with the pid of the server in the way when the hint
+ * that follows names it. False when text holds no complaint. */
+static bool explain_start_failure(const char *text, char *out, size_t size) {
+  const char *complaint = NULL;
+  const char *line = text;
+  for (int count = 0; count < LOG_TAIL_LINES_MAX && *line != '\0'; count++) {
+    complaint = tix_server_message(line) != NULL ? tix_server_message(line) : complaint;
+    line += strcspn(line, "\n");
+    line += *line == '\n' ? 1 : 0;
+  }
+  if (complaint == NULL) {
+    return false;
+  }
+  int length = (int)strcspn(complaint, "\n");
+  const char *pid = strstr(complaint, "(PID ");
+  long other_pid = pid != NULL ? strtol(pid + strlen("(PID "), NULL, 10) : 0;
+  char says[TIX_PROCESS_TAIL_BYTES];
+  snprintf(says, sizeof says, "the server stopped while starting: %.*s", length, complaint);
+  for (size_t i = 0; i < sizeof start_failures / sizeof start_failures[0]; i++) {
+    const char *found = strstr(complaint, start_failures[i].server_says);
+    if (found != NULL && found < complaint + length) {
+      snprintf(says, sizeof says, "%s", start_failures[i].tix_says);
+      break;
+    }
+  }
+  says[0] = (char)toupper((unsigned char)says[0]);
+  if (other_pid > 0) {
+    snprintf(out, size, "%s (pid %ld).", says, other_pid);
+  } else {
+    snprintf(out, size, "%s.", says);
+  }
+  return true;
+}
+
 static int run_pg_ctl(const tix_cluster *cluster, const char *const *arguments,
                       tix_process_result *result) {
   return cluster_run_server_program(cluster, "pg_ctl", arguments,
@@ -107,13 +162,18 @@ static int start_server_once(const tix_cluster *cluster) {
   tix_process_result result;
   int status = run_pg_ctl(cluster, arguments, &result);
   if (status != TIX_OK) {
-    char tail[TIX_PROCESS_TAIL_BYTES + 1];
-    read_log_tail(cluster, tail, sizeof tail);
-    if (tail[0] == '\0') {
-      tix_process_output_tail(&result, tail, sizeof tail);
+    char log_tail[TIX_PROCESS_TAIL_BYTES + 1];
+    char output_tail[TIX_PROCESS_TAIL_BYTES + 1];
+    char reason[TIX_PROCESS_TAIL_BYTES +
+                sizeof "pg_ctl said: " + sizeof " (pid 9223372036854775807)."];
+    read_log_tail(cluster, log_tail, sizeof log_tail);
+    tix_process_output_tail(&result, output_tail, sizeof output_tail);
+    if (!explain_start_failure(log_tail, reason, sizeof reason) &&
+        !explain_start_failure(output_tail, reason, sizeof reason)) {
+      snprintf(reason, sizeof reason, "pg_ctl said: %s", output_tail);
     }
     tix_fail(TIX_ECLUSTER, "could not start the PostgreSQL server in \"%s\"", cluster->pgdata);
-    tix_fail_detail("%s", tail);
+    tix_fail_detail("%s", reason);
     tix_fail_hint("See the server log \"%s\".", cluster->log_file);
   }
   return status;

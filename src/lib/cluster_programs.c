@@ -6,6 +6,7 @@
  */
 #include "cluster_internal.h"
 
+#include "config.h"
 #include "error.h"
 #include "postgres_programs.h"
 #include "text.h"
@@ -53,7 +54,8 @@ int cluster_resolve_server_user(tix_cluster *cluster) {
   return TIX_OK;
 }
 
-static int check_programs(const tix_cluster *cluster) {
+/* From TIX_PG_BINDIR, a missing program is a configuration error. */
+static int check_programs(const tix_cluster *cluster, bool configured) {
   static const char *const programs[] = {"initdb", "pg_ctl", "postgres"};
   for (size_t i = 0; i < sizeof programs / sizeof programs[0]; i++) {
     char path[CLUSTER_PATH_BYTES];
@@ -62,11 +64,12 @@ static int check_programs(const tix_cluster *cluster) {
       return status;
     }
     if (access(path, X_OK) != 0) {
-      tix_fail(TIX_ECLUSTER, "no PostgreSQL server program \"%s\" in \"%s\"", programs[i],
-               cluster->bindir);
+      status = configured ? TIX_EINVAL : TIX_ECLUSTER;
+      tix_fail(status, "no PostgreSQL server program \"%s\" in \"%s\"%s", programs[i],
+               cluster->bindir, configured ? " (" BINDIR_ENV ")" : "");
       tix_fail_hint("Install the PostgreSQL server, or set " BINDIR_ENV " to the directory that "
                     "holds initdb and pg_ctl.");
-      return TIX_ECLUSTER;
+      return status;
     }
   }
   return TIX_OK;
@@ -91,17 +94,18 @@ int cluster_resolve_bindir(tix_cluster *cluster) {
   if (cluster->bindir[0] != '\0') {
     return TIX_OK;
   }
-  const char *configured = getenv(BINDIR_ENV);
-  int status = TIX_OK;
-  if (configured != NULL && configured[0] != '\0') {
+  const char *configured = NULL;
+  int status = tix_env_path(BINDIR_ENV, TIX_PATH_DIRECTORY, &configured);
+  bool from_environment = configured != NULL && configured[0] != '\0';
+  if (status == TIX_OK && from_environment) {
     if (!tix_text_copy(cluster->bindir, sizeof cluster->bindir, configured)) {
       status = tix_fail(TIX_EINVAL, BINDIR_ENV " is too long");
     }
-  } else {
+  } else if (status == TIX_OK) {
     status = bindir_from_pg_config(cluster);
   }
   if (status == TIX_OK) {
-    status = check_programs(cluster);
+    status = check_programs(cluster, from_environment);
   }
   if (status != TIX_OK) {
     cluster->bindir[0] = '\0';
@@ -129,7 +133,11 @@ int cluster_run_server_program(const tix_cluster *cluster, const char *program,
                                  .directory = cluster->data_dir,
                                  .timeout_ms = timeout_ms,
                                  .failure_status = TIX_ECLUSTER};
-  return tix_process_run_checked(&request, result);
+  status = tix_process_run_checked(&request, result);
+  if (status != TIX_OK) {
+    tix_fail_detail_unlabel(); /* initdb's output may quote the server's FATAL lines */
+  }
+  return status;
 }
 
 int cluster_check_version_matches(tix_cluster *cluster, const char *data_version) {

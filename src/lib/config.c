@@ -16,6 +16,7 @@
 #define CONNINFO_MAX_BYTES           4096
 #define REWRITTEN_CONNINFO_MAX_BYTES 8192
 #define DEFAULT_DATA_DIR             ".tix"
+#define SETTING_NAMES_BYTES          128 /* "DB_HOST, DB_PORT, … and DB_NAME" */
 
 struct tix_config {
   tix_config_source source;
@@ -80,8 +81,12 @@ static int conninfo_from_db_vars(char **out) {
 }
 
 static int embedded_data_dir(char **out) {
-  const char *configured = nonempty_env("TIX_DATA");
-  const char *path = configured != NULL ? configured : DEFAULT_DATA_DIR;
+  const char *configured = NULL;
+  int status = tix_env_path("TIX_DATA", TIX_PATH_DIRECTORY_TO_MAKE, &configured);
+  if (status != TIX_OK) {
+    return status;
+  }
+  const char *path = configured != NULL && configured[0] != '\0' ? configured : DEFAULT_DATA_DIR;
   if (path[0] == '/') {
     *out = strdup(path);
   } else {
@@ -98,23 +103,34 @@ static int embedded_data_dir(char **out) {
   return *out != NULL ? TIX_OK : tix_fail(TIX_ENOMEM, "out of memory");
 }
 
+static const char *const db_vars[] = {"DB_HOST", "DB_PORT", "DB_USERNAME", "DB_PASSWORD",
+                                      "DB_NAME"};
+static const char *const pg_vars[] = {"PGHOST",     "PGHOSTADDR", "PGPORT",
+                                      "PGDATABASE", "PGUSER",     "PGSERVICE"};
+
+/* A malformed setting is refused here, before libpq would quote it. */
 static int resolve(tix_config *config) {
-  static const char *const db_vars[] = {"DB_HOST", "DB_PORT", "DB_USERNAME", "DB_PASSWORD",
-                                        "DB_NAME"};
-  static const char *const pg_vars[] = {"PGHOST",     "PGHOSTADDR", "PGPORT",
-                                        "PGDATABASE", "PGUSER",     "PGSERVICE"};
   const char *url = nonempty_env("DATABASE_URL");
   if (url != NULL) {
     config->source = TIX_SOURCE_DATABASE_URL;
+    int status = tix_conninfo_check("DATABASE_URL", url);
+    if (status != TIX_OK) {
+      return status;
+    }
     config->conninfo = strdup(url);
     return config->conninfo != NULL ? TIX_OK : tix_fail(TIX_ENOMEM, "out of memory");
   }
   if (any_env_set(db_vars, sizeof db_vars / sizeof db_vars[0])) {
     config->source = TIX_SOURCE_DB_VARS;
-    return conninfo_from_db_vars(&config->conninfo);
+    int status = tix_env_port_check("DB_PORT");
+    return status == TIX_OK ? conninfo_from_db_vars(&config->conninfo) : status;
   }
   if (any_env_set(pg_vars, sizeof pg_vars / sizeof pg_vars[0])) {
     config->source = TIX_SOURCE_PG_VARS;
+    int status = tix_env_port_check("PGPORT");
+    if (status != TIX_OK) {
+      return status;
+    }
     config->conninfo = strdup(""); /* libpq reads the PG* variables itself */
     return config->conninfo != NULL ? TIX_OK : tix_fail(TIX_ENOMEM, "out of memory");
   }
@@ -206,8 +222,19 @@ static const char *effective(PQconninfoOption *parsed, PQconninfoOption *default
   return NULL;
 }
 
-void tix_conninfo_describe(const char *conninfo, char *buffer, size_t size) {
+/* libpq takes a string without "=" that is no URI for a database name. */
+static PQconninfoOption *parse_as_libpq_would(const char *conninfo) {
   PQconninfoOption *parsed = PQconninfoParse(conninfo, NULL);
+  char as_dbname[CONNINFO_MAX_BYTES] = "";
+  if (parsed == NULL && strchr(conninfo, '=') == NULL &&
+      tix_conninfo_append(as_dbname, sizeof as_dbname, "dbname", conninfo)) {
+    parsed = PQconninfoParse(as_dbname, NULL);
+  }
+  return parsed;
+}
+
+void tix_conninfo_describe(const char *conninfo, char *buffer, size_t size) {
+  PQconninfoOption *parsed = parse_as_libpq_would(conninfo);
   PQconninfoOption *defaults = PQconndefaults();
   const char *host = effective(parsed, defaults, "host");
   const char *port = effective(parsed, defaults, "port");
@@ -271,12 +298,60 @@ int tix_conninfo_rewrite(const char *conninfo, const char *dbname, char **out,
   return status;
 }
 
-int tix_env_milliseconds(const char *name, int fallback, int maximum) {
-  const char *text = getenv(name);
-  if (text == NULL || text[0] == '\0') {
-    return fallback;
+/* "A, B and C" of the variables in names that are set. */
+static void list_set(const char *const *names, size_t count, char *buffer, size_t size) {
+  buffer[0] = '\0';
+  size_t set = 0;
+  for (size_t i = 0; i < count; i++) {
+    set += nonempty_env(names[i]) != NULL;
   }
-  char *end = NULL;
-  long value = strtol(text, &end, 10);
-  return *end == '\0' && value >= 0 && value <= maximum ? (int)value : fallback;
+  size_t listed = 0;
+  for (size_t i = 0; i < count; i++) {
+    if (nonempty_env(names[i]) == NULL) {
+      continue;
+    }
+    listed++;
+    size_t used = strlen(buffer);
+    const char *separator = listed == 1 ? "" : listed == set ? " and " : ", ";
+    snprintf(buffer + used, size - used, "%s%s", separator, names[i]);
+  }
+}
+
+void tix_config_unreachable_hint(const tix_config *config, char *buffer, size_t size) {
+  char names[SETTING_NAMES_BYTES];
+  switch (config->source) {
+  case TIX_SOURCE_DATABASE_URL:
+    snprintf(names, sizeof names, "DATABASE_URL");
+    break;
+  case TIX_SOURCE_DB_VARS:
+    list_set(db_vars, sizeof db_vars / sizeof db_vars[0], names, sizeof names);
+    break;
+  case TIX_SOURCE_PG_VARS:
+    list_set(pg_vars, sizeof pg_vars / sizeof pg_vars[0], names, sizeof names);
+    break;
+  case TIX_SOURCE_EMBEDDED:
+    buffer[0] = '\0';
+    return;
+  }
+  snprintf(buffer, size, "Check that PostgreSQL is running there and that %s %s right.", names,
+           strchr(names, ' ') != NULL ? "are" : "is");
+}
+
+#define MASK "********"
+
+void tix_conninfo_mask_password(const char *conninfo, const char *text, char *out, size_t size) {
+  PQconninfoOption *parsed = parse_as_libpq_would(conninfo);
+  PQconninfoOption *defaults = PQconndefaults();
+  const char *password = effective(parsed, defaults, "password");
+  size_t used = 0;
+  out[0] = '\0';
+  for (const char *c = text; *c != '\0' && used + 1 < size;) {
+    bool secret = password != NULL && strncmp(c, password, strlen(password)) == 0;
+    int written = secret ? snprintf(out + used, size - used, MASK)
+                         : snprintf(out + used, size - used, "%c", *c);
+    used = written > 0 && (size_t)written < size - used ? used + (size_t)written : size - 1;
+    c += secret ? strlen(password) : 1;
+  }
+  PQconninfoFree(parsed);
+  PQconninfoFree(defaults);
 }

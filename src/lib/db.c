@@ -2,7 +2,9 @@
  * db.c — the tix handle: opens the pool (waiting, bounded, for the database)
  * and, for the embedded default, starts the private cluster on demand and
  * applies the migrations when it had to create it; a schema that is behind
- * is refused, never migrated behind the user's back.
+ * is refused, never migrated behind the user's back. A handle opened from
+ * the environment tells its pool where the settings came from, for the hint
+ * of a database it cannot reach.
  */
 #include "db.h"
 
@@ -16,41 +18,105 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CONNINFO_MAX_BYTES         4096
-#define CONNECT_TIMEOUT_DEFAULT_MS 10000
-#define CONNECT_TIMEOUT_MAX_MS     600000
+#define CONNINFO_MAX_BYTES 4096
+#define CLUSTER_LOG_NAME   "server.log"
+
+/* The embedded cluster answers, or will: its postmaster is alive, even if
+ * it is starting or shutting down. Once stopped, it stays stopped until
+ * someone starts it, so waiting for it would only delay the answer. */
+static bool origin_may_answer(void *context) {
+  const struct tix_origin *origin = context;
+  if (origin->source != TIX_SOURCE_EMBEDDED) {
+    return true;
+  }
+  tix_diag failure = *tix_last_diag();
+  tix_cluster *cluster = NULL;
+  tix_cluster_state state;
+  bool known = tix_cluster_open(origin->data_dir, &cluster) == TIX_OK &&
+               tix_cluster_state_get(cluster, &state) == TIX_OK;
+  tix_cluster_destroy(cluster);
+  tix_diag_set(&failure);
+  return !known || state.running; /* when in doubt, wait */
+}
+
+/* A hint that names where the configuration came from: the settings that
+ * are set, or the embedded cluster and whether it runs. */
+static void origin_explain(void *context) {
+  const struct tix_origin *origin = context;
+  if (origin->source != TIX_SOURCE_EMBEDDED) {
+    tix_fail_hint("%s", origin->hint);
+    return;
+  }
+  if (!origin_may_answer(context)) {
+    tix_fail_hint("The embedded cluster in %s is not running: start it with \"tix db start\".",
+                  origin->data_dir);
+  } else {
+    tix_fail_hint("The embedded cluster in %s runs but does not let tix in: see its log, %s/%s.",
+                  origin->data_dir, origin->data_dir, CLUSTER_LOG_NAME);
+  }
+}
 
 void tix_options_default(tix_options *options) {
   *options = (tix_options){
       .max_connections = 20,
       .acquire_timeout_ms = 60000,
       .idle_timeout_ms = 30000,
-      .connect_timeout_ms = tix_env_milliseconds(
-          "TIX_CONNECT_TIMEOUT_MS", CONNECT_TIMEOUT_DEFAULT_MS, CONNECT_TIMEOUT_MAX_MS),
+      .connect_timeout_ms =
+          tix_env_milliseconds_or_invalid(TIX_CONNECT_TIMEOUT_ENV, TIX_CONNECT_TIMEOUT_DEFAULT_MS,
+                                          TIX_CONNECT_TIMEOUT_MIN_MS, TIX_CONNECT_TIMEOUT_MAX_MS),
       .application_name = "tix",
       .committers = 4,
       .queue_max = 100000,
   };
 }
 
-int tix_open(const char *conninfo, const tix_options *options, tix **out) {
+/* options, or the defaults in *defaults when it is NULL, checked where a
+ * setting of the environment may have gone wrong: a bad
+ * TIX_CONNECT_TIMEOUT_MS is reported by name. */
+static int options_resolve(const tix_options *options, tix_options *defaults,
+                           const tix_options **out) {
+  if (options == NULL) {
+    tix_options_default(defaults);
+    options = defaults;
+  }
+  *out = options;
+  int timeout_ms = options->connect_timeout_ms;
+  if (timeout_ms >= TIX_CONNECT_TIMEOUT_MIN_MS && timeout_ms <= TIX_CONNECT_TIMEOUT_MAX_MS) {
+    return TIX_OK;
+  }
+  int status =
+      tix_env_milliseconds(TIX_CONNECT_TIMEOUT_ENV, TIX_CONNECT_TIMEOUT_DEFAULT_MS,
+                           TIX_CONNECT_TIMEOUT_MIN_MS, TIX_CONNECT_TIMEOUT_MAX_MS, &timeout_ms);
+  return status != TIX_OK ? status
+                          : tix_fail(TIX_EINVAL, "the connect timeout must be from %d to %d ms",
+                                     TIX_CONNECT_TIMEOUT_MIN_MS, TIX_CONNECT_TIMEOUT_MAX_MS);
+}
+
+/* tix_open, with what is known of where conninfo came from (or NULL). */
+static int open_handle(const char *conninfo, const tix_options *options,
+                       const struct tix_origin *origin, tix **out) {
   if (conninfo == NULL || out == NULL) {
     return tix_fail(TIX_EINVAL, "tix_open needs a conninfo and a place for the handle");
   }
   *out = NULL;
   tix_options defaults;
-  if (options == NULL) {
-    tix_options_default(&defaults);
-    options = &defaults;
+  int status = options_resolve(options, &defaults, &options);
+  if (status != TIX_OK) {
+    return status;
   }
   tix *db = calloc(1, sizeof *db);
   if (db == NULL) {
     return tix_fail(TIX_ENOMEM, "out of memory");
   }
   db->options = *options;
-  int status = tix_pool_create(conninfo, options, tix_statements_prepare, NULL, &db->pool);
+  status = tix_pool_create(conninfo, options, tix_statements_prepare, NULL, &db->pool);
   if (status != TIX_OK) {
     goto free_handle;
+  }
+  if (origin != NULL) {
+    db->origin = *origin;
+    tix_pool_set_advisor(db->pool,
+                         &(tix_connect_advisor){origin_may_answer, origin_explain, &db->origin});
   }
   status = tix_group_create(db, options, &db->group);
   if (status != TIX_OK) {
@@ -72,6 +138,10 @@ destroy_pool:
 free_handle:
   free(db);
   return status;
+}
+
+int tix_open(const char *conninfo, const tix_options *options, tix **out) {
+  return open_handle(conninfo, options, NULL, out);
 }
 
 void tix_close(tix *db) {
@@ -147,15 +217,30 @@ static int explain_schema_failure(const char *conninfo) {
   return failure.status;
 }
 
+/* The handle on the configured database, whose pool knows where its
+ * conninfo came from. */
+static int open_configured(const tix_config *config, const tix_options *options, tix **out) {
+  struct tix_origin origin = {.source = tix_config_get_source(config)};
+  const char *data_dir = tix_config_data_dir(config);
+  snprintf(origin.data_dir, sizeof origin.data_dir, "%s", data_dir != NULL ? data_dir : "");
+  tix_config_unreachable_hint(config, origin.hint, sizeof origin.hint);
+  return open_handle(tix_config_conninfo(config), options, &origin, out);
+}
+
 int tix_open_from_env(const tix_options *options, tix **out) {
+  tix_options defaults;
+  int status = options_resolve(options, &defaults, &options);
+  if (status != TIX_OK) {
+    return status;
+  }
   tix_config *config = NULL;
-  int status = tix_config_from_env(&config);
+  status = tix_config_from_env(&config);
   if (status != TIX_OK) {
     return status;
   }
   status = tix_config_prepare(config, true);
   if (status == TIX_OK) {
-    status = tix_open(tix_config_conninfo(config), options, out);
+    status = open_configured(config, options, out);
   }
   if (status == TIX_OK) {
     status = check_schema(*out);

@@ -13,10 +13,22 @@
 
 typedef struct tix_group tix_group;
 
+#define TIX_ORIGIN_PATH_BYTES 4096
+#define TIX_ORIGIN_HINT_BYTES 512
+
+/* Where a handle's conninfo came from (tix_open_from_env), for the hint of
+ * a connection that fails and for whether to wait for the server. */
+struct tix_origin {
+  tix_config_source source;
+  char data_dir[TIX_ORIGIN_PATH_BYTES]; /* the embedded cluster's */
+  char hint[TIX_ORIGIN_HINT_BYTES];     /* naming the settings, for the others */
+};
+
 struct tix {
   tix_pool *pool;
   tix_options options;
-  tix_group *group; /* group commit's queues and committers */
+  tix_group *group;         /* group commit's queues and committers */
+  struct tix_origin origin; /* source TIX_SOURCE_EMBEDDED and no data_dir: unknown */
 };
 
 /* Borrows a pooled connection; give it back with tix_db_release. */

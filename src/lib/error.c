@@ -161,6 +161,36 @@ int tix_fail_from_result(PGconn *conn, const PGresult *result) {
   return status;
 }
 
+/* The labels tix_server_message looks for, all of one length. */
+#define SEVERITY_LABEL_BYTES (sizeof "FATAL:  " - 1)
+
+const char *tix_server_message(const char *line) {
+  static const char *const labels[] = {"FATAL:  ", "PANIC:  ", "ERROR:  "};
+  const char *line_end = line + strcspn(line, "\n");
+  const char *found = NULL;
+  for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++) {
+    const char *label = strstr(line, labels[i]);
+    if (label != NULL && label < line_end && (found == NULL || label < found)) {
+      found = label + strlen(labels[i]);
+    }
+  }
+  return found;
+}
+
+void tix_fail_detail_unlabel(void) {
+  char *detail = thread_diag.detail;
+  for (size_t scanned = 0; scanned < sizeof thread_diag.detail && detail[0] != '\0'; scanned++) {
+    const char *message = tix_server_message(detail);
+    if (message == NULL) {
+      detail += strcspn(detail, "\n");
+      detail += detail[0] == '\n' ? 1 : 0;
+      continue;
+    }
+    char *label = (char *)message - SEVERITY_LABEL_BYTES;
+    memmove(label, message, strlen(message) + 1);
+  }
+}
+
 bool tix_status_is_connection_loss(int status) {
   return status == TIX_EUNAVAILABLE;
 }

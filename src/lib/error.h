@@ -27,6 +27,18 @@ int tix_status_from_sqlstate(const char *sqlstate, const char *constraint);
  * status, records the diagnostic without SQL text, and returns the status. */
 int tix_fail_from_result(PGconn *conn, const PGresult *result);
 
+/* Where the message of a line PostgreSQL wrote begins: after the severity
+ * label "FATAL:  ", "PANIC:  " or "ERROR:  " (and whatever precedes it: a
+ * log line prefix, libpq's "connection to server … failed: "). NULL when
+ * the line has no such label. Such lines are the server's, raw: tix shows
+ * what they say in its own sentences, never the line itself. */
+const char *tix_server_message(const char *line);
+
+/* Drops those severity labels from the detail just recorded: a program tix
+ * ran (initdb, pg_ctl, pg_dump) may have copied the server's lines into
+ * the output its failure quotes. What they say stays. */
+void tix_fail_detail_unlabel(void);
+
 /* True when a status means the connection itself is gone. */
 bool tix_status_is_connection_loss(int status);
 

@@ -6,6 +6,7 @@
  */
 #include "migrate_internal.h"
 
+#include "catalog.h"
 #include "config.h"
 #include "error.h"
 #include "sql.h"
@@ -32,8 +33,8 @@ void migrate_progress(const struct migrate_session *session, const char *format,
 void tix_migrate_options_default(tix_migrate_options *options) {
   *options = (tix_migrate_options){
       .steps = 1,
-      .lock_timeout_ms = tix_env_milliseconds(MIGRATE_LOCK_TIMEOUT_ENV, LOCK_TIMEOUT_DEFAULT_MS,
-                                              MIGRATE_LOCK_TIMEOUT_MAX_MS),
+      .lock_timeout_ms = tix_env_milliseconds_or_invalid(
+          MIGRATE_LOCK_TIMEOUT_ENV, LOCK_TIMEOUT_DEFAULT_MS, 0, MIGRATE_LOCK_TIMEOUT_MAX_MS),
   };
 }
 
@@ -233,7 +234,10 @@ static int session_refresh(struct migrate_session *session) {
 static int schema_path_resolve(struct migrate_session *session) {
   const char *configured = session->options.schema_file;
   if (configured == NULL) {
-    configured = getenv(MIGRATE_SCHEMA_FILE_ENV);
+    int status = tix_env_path(MIGRATE_SCHEMA_FILE_ENV, TIX_PATH_ANY, &configured);
+    if (status != TIX_OK) {
+      return status;
+    }
   }
   int written = configured != NULL
                     ? snprintf(session->schema_path, sizeof session->schema_path, "%s", configured)
@@ -242,7 +246,8 @@ static int schema_path_resolve(struct migrate_session *session) {
   if (written < 0 || (size_t)written >= sizeof session->schema_path) {
     return tix_fail(TIX_EINVAL, "the schema file path is too long");
   }
-  return TIX_OK;
+  int dump_timeout_ms = 0;
+  return session->schema_path[0] != '\0' ? catalog_dump_timeout_ms(&dump_timeout_ms) : TIX_OK;
 }
 
 static int options_resolve(struct migrate_session *session, const tix_migrate_options *options) {
@@ -253,8 +258,12 @@ static int options_resolve(struct migrate_session *session, const tix_migrate_op
   }
   if (session->options.lock_timeout_ms < 0 ||
       session->options.lock_timeout_ms > MIGRATE_LOCK_TIMEOUT_MAX_MS) {
-    return tix_fail(TIX_EINVAL, "the lock timeout must be between 0 and %d ms",
-                    MIGRATE_LOCK_TIMEOUT_MAX_MS);
+    int from_environment = 0; /* a bad TIX_MIGRATE_LOCK_TIMEOUT_MS is reported by name */
+    return tix_env_milliseconds(MIGRATE_LOCK_TIMEOUT_ENV, LOCK_TIMEOUT_DEFAULT_MS, 0,
+                                MIGRATE_LOCK_TIMEOUT_MAX_MS, &from_environment) != TIX_OK
+               ? TIX_EINVAL
+               : tix_fail(TIX_EINVAL, "the lock timeout must be between 0 and %d ms",
+                          MIGRATE_LOCK_TIMEOUT_MAX_MS);
   }
   if (session->options.steps < 0 || session->options.target_version < 0) {
     return tix_fail(TIX_EINVAL, "steps and target version cannot be negative");

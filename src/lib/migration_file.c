@@ -8,6 +8,7 @@
  */
 #include "migration_file.h"
 
+#include "config.h"
 #include "error.h"
 
 #include <dirent.h>
@@ -328,7 +329,13 @@ static bool is_directory(const char *path) {
 
 int migration_directory_resolve(const char *requested, char *out, size_t size) {
   const char *chosen = requested != NULL && requested[0] != '\0' ? requested : NULL;
-  const char *from_environment = getenv(MIGRATION_DIRECTORY_ENV);
+  const char *from_environment = NULL;
+  int status = chosen == NULL
+                   ? tix_env_path(MIGRATION_DIRECTORY_ENV, TIX_PATH_DIRECTORY, &from_environment)
+                   : TIX_OK;
+  if (status != TIX_OK) {
+    return status;
+  }
   if (chosen == NULL && from_environment != NULL && from_environment[0] != '\0') {
     chosen = from_environment;
   }

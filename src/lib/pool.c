@@ -21,6 +21,7 @@
 #include "error.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -34,6 +35,9 @@
 #define CONNECT_RETRY_MAX_MS   1000
 /* Retries end at the deadline; this only bounds the loop (600 s / 1 s). */
 #define CONNECT_ATTEMPTS_MAX 1000
+#define FAILURE_REASON_BYTES 512
+#define LIBPQ_FAILED_LABEL   "failed: " /* "connection to server at … failed: " */
+#define SERVER_REFUSED       "The server refused the connection: "
 /* Protocol exchanges of one connection start-up (a few, more with SCRAM). */
 #define CONNECT_POLL_STEPS_MAX 1000
 /* libpq's smallest connect_timeout: a PQping takes up to this long. */
@@ -67,6 +71,7 @@ struct tix_pool {
   tix_options options;
   tix_pool_connect_hook on_connect;
   void *hook_context;
+  tix_connect_advisor advisor; /* all NULL: none */
   pthread_mutex_t mutex;
   pthread_condattr_t monotonic; /* for every waiter's condition variable */
   pthread_cond_t opener_signal; /* opens_wanted went up, or stopping */
@@ -138,11 +143,17 @@ static PGconn *connect_once(const char *conninfo, const char *application_name, 
 }
 
 /* Whether a failed attempt may succeed later: the server is not up yet, or
- * refuses connections for now (starting up). A wrong password or a missing
- * database will not fix itself. Asking costs a connection of its own, with
- * libpq's whole-second connect_timeout (2 s at least): when less time is
- * left, the answer is assumed to be yes, and the deadline ends the retries. */
-static bool worth_retrying(const char *conninfo, int64_t deadline_ms) {
+ * refuses connections for now (starting up), and its owner does not know
+ * better. A wrong password or a missing database will not fix itself.
+ * Asking the server costs a connection of its own, with libpq's
+ * whole-second connect_timeout (2 s at least): when less time is left, the
+ * answer is assumed to be yes, and the deadline ends the retries. */
+static bool worth_retrying(const char *conninfo, int64_t deadline_ms,
+                           const tix_connect_advisor *advisor) {
+  if (advisor != NULL && advisor->server_may_answer != NULL &&
+      !advisor->server_may_answer(advisor->context)) {
+    return false;
+  }
   int64_t left_ms = deadline_ms - tix_now_ms();
   if (left_ms < PING_TIMEOUT_MIN_MS) {
     return true;
@@ -155,46 +166,89 @@ static bool worth_retrying(const char *conninfo, int64_t deadline_ms) {
   return ping == PQPING_NO_RESPONSE || ping == PQPING_REJECT;
 }
 
-static int fail_unreachable(const char *conninfo, PGconn *conn, int timeout_ms, bool timed_out) {
-  char where[1024];
-  tix_conninfo_describe(conninfo, where, sizeof where);
-  tix_fail(TIX_EUNAVAILABLE, "could not connect to the database");
-  char reason[512] = "";
+/* Why an attempt failed, in tix's words. libpq's "connection to server …
+ * failed: " goes, as the detail says where already; so does the severity
+ * label of the server's refusal ("FATAL:  "), a raw line of the server's. */
+static void describe_failure(PGconn *conn, bool timed_out, int timeout_ms, char *out, size_t size) {
   if (timed_out) {
-    snprintf(reason, sizeof reason, "No answer within %d ms.", timeout_ms);
-  } else if (conn != NULL) {
-    snprintf(reason, sizeof reason, "%s", PQerrorMessage(conn));
-    reason[strcspn(reason, "\n")] = '\0';
+    snprintf(out, size, "No answer within %d ms.", timeout_ms);
+    return;
   }
-  tix_fail_detail("Looked at %s. %s", where, reason);
-  tix_fail_hint("Check that PostgreSQL is running and the settings are right, or unset "
-                "DATABASE_URL, DB_* and PG* to use the embedded cluster.");
+  const char *text = conn != NULL ? PQerrorMessage(conn) : "";
+  char line[FAILURE_REASON_BYTES];
+  snprintf(line, sizeof line, "%.*s", (int)strcspn(text, "\n"), text);
+  const char *server_said = tix_server_message(line);
+  const char *failed = strstr(line, LIBPQ_FAILED_LABEL);
+  const char *said = server_said != NULL ? server_said
+                     : failed != NULL    ? failed + strlen(LIBPQ_FAILED_LABEL)
+                                         : line;
+  char reason[FAILURE_REASON_BYTES + sizeof SERVER_REFUSED];
+  snprintf(reason, sizeof reason, "%s%s", server_said != NULL ? SERVER_REFUSED : "",
+           said[0] != '\0' ? said : "libpq could not start a connection");
+  size_t length = strlen(reason);
+  while (length > 0 && isspace((unsigned char)reason[length - 1])) {
+    reason[--length] = '\0';
+  }
+  reason[0] = (char)toupper((unsigned char)reason[0]);
+  if (length > 0 && length + 1 < sizeof reason && strchr(".!?", reason[length - 1]) == NULL) {
+    reason[length] = '.';
+    reason[length + 1] = '\0';
+  }
+  snprintf(out, size, "%s", reason);
+}
+
+/* The password is masked in the whole detail, should it show up at all: a
+ * password that libpq took for a host name, say. */
+static int fail_unreachable(const char *conninfo, const char *reason,
+                            const tix_connect_advisor *advisor) {
+  char where[1024];
+  char detail[sizeof where + FAILURE_REASON_BYTES + sizeof "Looked at . "];
+  char masked[sizeof tix_last_diag()->detail];
+  tix_conninfo_describe(conninfo, where, sizeof where);
+  snprintf(detail, sizeof detail, "Looked at %s. %s", where, reason);
+  tix_conninfo_mask_password(conninfo, detail, masked, sizeof masked);
+  tix_fail(TIX_EUNAVAILABLE, "could not connect to the database");
+  tix_fail_detail("%s", masked);
+  tix_fail_hint("Check that PostgreSQL is running there and accepts connections.");
+  if (advisor != NULL && advisor->explain != NULL) {
+    advisor->explain(advisor->context);
+  }
   return TIX_EUNAVAILABLE;
 }
 
-int tix_connect(const char *conninfo, const char *application_name, int timeout_ms, PGconn **out) {
+/* Retries end at the deadline itself: the last pause is cut to what is
+ * left, and one last attempt is made then. An attempt made at the deadline
+ * has no time to answer, so the reason reported is the last real one. */
+int tix_connect_advised(const char *conninfo, const char *application_name, int timeout_ms,
+                        const tix_connect_advisor *advisor, PGconn **out) {
   *out = NULL;
   int64_t deadline_ms = tix_now_ms() + timeout_ms;
   int64_t pause_ms = CONNECT_RETRY_FIRST_MS;
+  char reason[FAILURE_REASON_BYTES] = "";
   for (int attempt = 0; attempt < CONNECT_ATTEMPTS_MAX; attempt++) {
+    bool last = tix_now_ms() >= deadline_ms;
     bool timed_out = false;
     PGconn *conn = connect_once(conninfo, application_name, deadline_ms, &timed_out);
     if (conn != NULL && PQstatus(conn) == CONNECTION_OK) {
       *out = conn;
       return TIX_OK;
     }
-    bool retry = !timed_out && tix_now_ms() + pause_ms < deadline_ms &&
-                 worth_retrying(conninfo, deadline_ms);
-    if (!retry) {
-      int status = fail_unreachable(conninfo, conn, timeout_ms, timed_out);
-      PQfinish(conn);
-      return status;
+    if (!(last && timed_out && reason[0] != '\0')) {
+      describe_failure(conn, timed_out, timeout_ms, reason, sizeof reason);
     }
     PQfinish(conn);
-    tix_sleep_ms(pause_ms);
+    if (timed_out || last || !worth_retrying(conninfo, deadline_ms, advisor)) {
+      break;
+    }
+    int64_t left_ms = deadline_ms - tix_now_ms();
+    tix_sleep_ms(pause_ms < left_ms ? pause_ms : left_ms > 0 ? left_ms : 0);
     pause_ms = pause_ms * 2 > CONNECT_RETRY_MAX_MS ? CONNECT_RETRY_MAX_MS : pause_ms * 2;
   }
-  return fail_unreachable(conninfo, NULL, timeout_ms, true);
+  return fail_unreachable(conninfo, reason, advisor);
+}
+
+int tix_connect(const char *conninfo, const char *application_name, int timeout_ms, PGconn **out) {
+  return tix_connect_advised(conninfo, application_name, timeout_ms, NULL, out);
 }
 
 static void enqueue_waiter(tix_pool *pool, struct waiter *waiter) {
@@ -281,8 +335,11 @@ static void open_failed_locked(tix_pool *pool, const tix_diag *failure) {
 
 /* Opens one connection and runs the connect hook on it. */
 static int open_connection(tix_pool *pool, PGconn **conn) {
-  int status =
-      tix_connect(pool->conninfo, pool->application_name, pool->options.connect_timeout_ms, conn);
+  pthread_mutex_lock(&pool->mutex);
+  tix_connect_advisor advisor = pool->advisor;
+  pthread_mutex_unlock(&pool->mutex);
+  int status = tix_connect_advised(pool->conninfo, pool->application_name,
+                                   pool->options.connect_timeout_ms, &advisor, conn);
   if (status != TIX_OK || pool->on_connect == NULL) {
     return status;
   }
@@ -370,6 +427,12 @@ int tix_pool_create(const char *conninfo, const tix_options *options,
   }
   *out = pool;
   return TIX_OK;
+}
+
+void tix_pool_set_advisor(tix_pool *pool, const tix_connect_advisor *advisor) {
+  pthread_mutex_lock(&pool->mutex);
+  pool->advisor = *advisor;
+  pthread_mutex_unlock(&pool->mutex);
 }
 
 void tix_pool_destroy(tix_pool *pool) {

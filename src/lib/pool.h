@@ -47,8 +47,28 @@ typedef struct tix_pool_stats {
 /* A consistent snapshot, for tests and metrics. */
 void tix_pool_get_stats(tix_pool *pool, tix_pool_stats *out);
 
+/* What the owner of a conninfo knows and libpq does not: where it came
+ * from. When a connection cannot be opened, server_may_answer says whether
+ * waiting on makes sense (an embedded cluster that was stopped will not
+ * come back by itself), and explain, called once the failure is recorded,
+ * may replace its hint with one that names that source. Either may be
+ * NULL; both run on the thread that connects. */
+typedef struct tix_connect_advisor {
+  bool (*server_may_answer)(void *context);
+  void (*explain)(void *context);
+  void *context;
+} tix_connect_advisor;
+
 /* Opens one connection with tix's settings, waiting until the server answers
- * or timeout_ms passes. Unreachable: TIX_EUNAVAILABLE with where it looked. */
+ * or timeout_ms passes: an attempt that fails is retried until then, while
+ * the server may still come (not when it refused the login). Unreachable:
+ * TIX_EUNAVAILABLE with where it looked and why, in tix's words. */
 int tix_connect(const char *conninfo, const char *application_name, int timeout_ms, PGconn **out);
+/* The same, with an advisor (may be NULL). */
+int tix_connect_advised(const char *conninfo, const char *application_name, int timeout_ms,
+                        const tix_connect_advisor *advisor, PGconn **out);
+/* The advisor for every connection the pool opens; before the first
+ * tix_pool_acquire. */
+void tix_pool_set_advisor(tix_pool *pool, const tix_connect_advisor *advisor);
 
 #endif /* TIX_POOL_H */

@@ -6,6 +6,7 @@
  * purchase back. The top of the engine: it calls strategy.c and group.c,
  * which call nothing above them.
  */
+#include "config.h"
 #include "db.h"
 #include "error.h"
 #include "group.h"
@@ -23,6 +24,7 @@
  * purchase id makes that safe (the retry replays what committed, or sells
  * what rolled back); a second break means the database is really gone. */
 #define CONNECTION_RETRIES_MAX 1
+#define STRATEGY_ENV           "TIX_STRATEGY"
 
 static const char *const strategy_names[TIX_STRATEGY_COUNT_] = {
     [TIX_STRATEGY_LOCKING] = "locking", [TIX_STRATEGY_OPTIMISTIC] = "optimistic",
@@ -52,16 +54,19 @@ const char *tix_strategy_name(tix_strategy strategy) {
   return strategy_names[strategy];
 }
 
-/* An unknown name falls back to locking, the strategy every other one is
- * measured against, rather than failing a program that cannot report it. */
-tix_strategy tix_strategy_from_env(void) {
-  const char *text = getenv("TIX_STRATEGY");
-  tix_strategy strategy = TIX_STRATEGY_LOCKING;
-  if (text != NULL && text[0] != '\0' && tix_strategy_parse(text, &strategy) != TIX_OK) {
-    tix_diag_clear();
-    strategy = TIX_STRATEGY_LOCKING;
+/* A bad TIX_STRATEGY is refused like a bad --strategy: buying with
+ * another strategy than the one asked for would hide the mistake. */
+int tix_strategy_from_env(tix_strategy *out) {
+  *out = TIX_STRATEGY_LOCKING;
+  const char *text = getenv(STRATEGY_ENV);
+  if (text == NULL || text[0] == '\0' || tix_strategy_parse(text, out) == TIX_OK) {
+    return TIX_OK;
   }
-  return strategy;
+  *out = TIX_STRATEGY_LOCKING;
+  tix_fail_setting(STRATEGY_ENV, text, "is not a purchase strategy");
+  tix_fail_hint("Set it to locking, optimistic, atomic, serializable or group, or unset it for "
+                "locking.");
+  return TIX_EINVAL;
 }
 
 /* ------------------------------------------------------------ validation */

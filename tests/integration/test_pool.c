@@ -2,8 +2,9 @@
  * test_pool.c — the connection pool against a real PostgreSQL: bounded
  * checkout, idle expiry, broken connections replaced, many threads sharing
  * a small pool fairly and in arrival order, wrong releases caught, the
- * connect hook, and an unreachable or silent database reported in time and
- * without a password.
+ * connect hook, and an unreachable, refusing or silent database reported at
+ * the deadline asked for, in tix's words (no server line, no password), with
+ * the hint of whoever knows where the conninfo came from.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -42,6 +43,11 @@
 #define SILENT_GIVE_UP_MAX_MS     3000
 
 #define HOOK_REUSE_ROUNDS 5
+
+/* How far past its connect timeout a failed connection may be reported:
+ * the last poll's wake-up, and the sanitizers' slowness. */
+#define DEADLINE_MARGIN_MS  400
+#define ADVISED_WAIT_MAX_MS 1000
 
 /* Callers queued one by one behind a held connection. */
 #define ORDER_WAITERS     5
@@ -528,6 +534,98 @@ static void silent_database_is_given_up_at_the_connect_timeout(void **state) {
   fault_proxy_stop(silent);
 }
 
+/* Waits for a server that refuses every connection (accepts, then closes)
+ * or never answers: the whole timeout, not less (500 ms used to give up
+ * after 0.36 s, as the pause before a retry that would pass the deadline
+ * was not made), and not much more. */
+static void connect_gives_up_at_the_deadline(void **state) {
+  static const fault_mode modes[] = {FAULT_REFUSE, FAULT_BLACKHOLE};
+  static const int timeouts_ms[] = {500, 2500};
+  char upstream[512] = "";
+  cluster_socket_directory(upstream, sizeof upstream);
+  for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+    fault_proxy *proxy = NULL;
+    assert_int_equal(fault_proxy_start(upstream, 0, &proxy), 0);
+    fault_proxy_set(proxy, modes[m], 0);
+    char url[256];
+    snprintf(url, sizeof url, "postgresql://alice:s3cret@127.0.0.1:%d/nowhere?sslmode=disable",
+             fault_proxy_port(proxy));
+    for (size_t t = 0; t < sizeof timeouts_ms / sizeof timeouts_ms[0]; t++) {
+      PGconn *conn = NULL;
+      int64_t started_ms = tix_now_ms();
+      assert_int_equal(tix_connect(url, "tix-pool-test", timeouts_ms[t], &conn), TIX_EUNAVAILABLE);
+      int64_t took_ms = tix_now_ms() - started_ms;
+      print_message("%s, %d ms: gave up after %lld ms\n", fault_mode_name(modes[m]), timeouts_ms[t],
+                    (long long)took_ms);
+      assert_true(took_ms >= timeouts_ms[t]);
+      assert_true(took_ms <= timeouts_ms[t] + DEADLINE_MARGIN_MS);
+      assert_null(conn);
+      assert_null(strstr(tix_last_diag()->detail, "s3cret"));
+    }
+    fault_proxy_stop(proxy);
+  }
+}
+
+/* The server's refusal is told in tix's words: its FATAL line is not
+ * shown, and a refusal that will not go away is not waited on. */
+static void a_refused_login_is_told_in_tix_words(void **state) {
+  char url[1200];
+  snprintf(url, sizeof url, "%s dbname=tix_no_such_database password=s3cret", conninfo);
+  PGconn *conn = NULL;
+  int64_t started_ms = tix_now_ms();
+  assert_int_equal(tix_connect(url, "tix-pool-test", 5000, &conn), TIX_EUNAVAILABLE);
+  assert_true(tix_now_ms() - started_ms < ADVISED_WAIT_MAX_MS);
+  const tix_diag *diag = tix_last_diag();
+  assert_non_null(strstr(diag->detail, "The server refused the connection: database "
+                                       "\"tix_no_such_database\" does not exist."));
+  assert_null(strstr(diag->detail, "FATAL"));
+  assert_null(strstr(diag->detail, "s3cret"));
+}
+
+struct advice {
+  int asked;
+  int explained;
+};
+
+static bool server_will_not_come(void *context) {
+  __atomic_add_fetch(&((struct advice *)context)->asked, 1, __ATOMIC_SEQ_CST);
+  return false;
+}
+
+static void explain_where_from(void *context) {
+  __atomic_add_fetch(&((struct advice *)context)->explained, 1, __ATOMIC_SEQ_CST);
+  tix_fail_hint("Where the settings came from.");
+}
+
+/* Whoever knows where the conninfo came from (an embedded cluster that was
+ * stopped) ends the wait at once and gives the hint: directly and through
+ * a pool. */
+static void an_advisor_ends_the_wait_and_gives_the_hint(void **state) {
+  struct advice advice = {0};
+  tix_connect_advisor advisor = {server_will_not_come, explain_where_from, &advice};
+  const char *nowhere = "host=/nonexistent/socket/dir dbname=nowhere";
+  PGconn *conn = NULL;
+  int64_t started_ms = tix_now_ms();
+  assert_int_equal(tix_connect_advised(nowhere, "tix-pool-test", 5000, &advisor, &conn),
+                   TIX_EUNAVAILABLE);
+  assert_true(tix_now_ms() - started_ms < ADVISED_WAIT_MAX_MS);
+  assert_string_equal(tix_last_diag()->hint, "Where the settings came from.");
+  assert_int_equal(advice.asked, 1);
+  assert_int_equal(advice.explained, 1);
+
+  tix_options options = small_options(1);
+  options.connect_timeout_ms = 5000;
+  tix_pool *pool = NULL;
+  assert_int_equal(tix_pool_create(nowhere, &options, NULL, NULL, &pool), TIX_OK);
+  tix_pool_set_advisor(pool, &advisor);
+  started_ms = tix_now_ms();
+  assert_int_equal(tix_pool_acquire(pool, &conn), TIX_EUNAVAILABLE);
+  assert_true(tix_now_ms() - started_ms < ADVISED_WAIT_MAX_MS);
+  assert_string_equal(tix_last_diag()->hint, "Where the settings came from.");
+  assert_int_equal(__atomic_load_n(&advice.explained, __ATOMIC_SEQ_CST), 2);
+  tix_pool_destroy(pool);
+}
+
 static int create_database(void **state) {
   testdb_create("pool", conninfo, sizeof conninfo);
   return 0;
@@ -549,6 +647,9 @@ int main(void) {
       cmocka_unit_test(wrong_releases_are_assertions),
       cmocka_unit_test(unreachable_database_is_reported_without_password),
       cmocka_unit_test(silent_database_is_given_up_at_the_connect_timeout),
+      cmocka_unit_test(connect_gives_up_at_the_deadline),
+      cmocka_unit_test(a_refused_login_is_told_in_tix_words),
+      cmocka_unit_test(an_advisor_ends_the_wait_and_gives_the_hint),
       cmocka_unit_test(connect_hook_runs_once_per_connection),
       cmocka_unit_test(failing_connect_hook_fails_the_checkout),
   };

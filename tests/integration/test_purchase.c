@@ -89,12 +89,16 @@ static void strategies_have_names(void **state) {
   tix_strategy parsed;
   assert_int_equal(tix_strategy_parse("greedy", &parsed), TIX_EINVAL);
   assert_string_equal(tix_strategy_name(TIX_STRATEGY_COUNT_), "unknown");
+  tix_strategy from_env = TIX_STRATEGY_GROUP;
   setenv("TIX_STRATEGY", "atomic", 1);
-  assert_int_equal(tix_strategy_from_env(), TIX_STRATEGY_ATOMIC);
+  assert_int_equal(tix_strategy_from_env(&from_env), TIX_OK);
+  assert_int_equal(from_env, TIX_STRATEGY_ATOMIC);
   setenv("TIX_STRATEGY", "nonsense", 1);
-  assert_int_equal(tix_strategy_from_env(), TIX_STRATEGY_LOCKING);
+  assert_int_equal(tix_strategy_from_env(&from_env), TIX_EINVAL);
+  assert_non_null(strstr(tix_last_diag()->message, "TIX_STRATEGY"));
   unsetenv("TIX_STRATEGY");
-  assert_int_equal(tix_strategy_from_env(), TIX_STRATEGY_LOCKING);
+  assert_int_equal(tix_strategy_from_env(&from_env), TIX_OK);
+  assert_int_equal(from_env, TIX_STRATEGY_LOCKING);
 }
 
 /* ---------------------------------------------------------- sales */

@@ -189,10 +189,18 @@ static void stop_of_a_missing_cluster_is_harmless(void **state) {
 static void missing_server_programs_change_nothing(void **state) {
   char data_dir[PATH_BYTES + 32];
   snprintf(data_dir, sizeof data_dir, "%s/no-programs/data", scratch);
+  /* A setting that names no directory, or one without the programs, is a
+   * configuration error like a bad flag (exit 2), naming the setting. */
   setenv("TIX_PG_BINDIR", "/nonexistent/bin", 1);
   tix_cluster *cluster = open_cluster(data_dir);
-  assert_int_equal(tix_cluster_start(cluster), TIX_ECLUSTER);
-  assert_non_null(strstr(tix_last_diag()->message, "/nonexistent/bin"));
+  assert_int_equal(tix_cluster_start(cluster), TIX_EINVAL);
+  assert_non_null(strstr(tix_last_diag()->message, "TIX_PG_BINDIR"));
+  assert_non_null(strstr(tix_last_diag()->detail, "/nonexistent/bin"));
+  tix_cluster_destroy(cluster);
+  setenv("TIX_PG_BINDIR", "/", 1);
+  cluster = open_cluster(data_dir);
+  assert_int_equal(tix_cluster_start(cluster), TIX_EINVAL);
+  assert_non_null(strstr(tix_last_diag()->message, "TIX_PG_BINDIR"));
   assert_non_null(strstr(tix_last_diag()->hint, "TIX_PG_BINDIR"));
   tix_cluster_destroy(cluster);
   unsetenv("TIX_PG_BINDIR");

@@ -1,5 +1,6 @@
 /*
- * test_error.c — the status table and the SQLSTATE mapping.
+ * test_error.c — the status table, the SQLSTATE mapping, and the server's
+ * own lines, which never reach the user raw.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -51,11 +52,30 @@ static void diagnostics_are_per_call(void **state) {
   assert_int_equal(tix_last_diag()->status, TIX_EINVAL);
 }
 
+static void server_lines_are_read_not_shown(void **state) {
+  assert_string_equal(tix_server_message("2025-01-01 UTC [123] FATAL:  lock file exists\nHINT:  x"),
+                      "lock file exists\nHINT:  x");
+  assert_string_equal(tix_server_message("connection to server on socket \"/s\" failed: "
+                                         "FATAL:  the database system is shutting down"),
+                      "the database system is shutting down");
+  assert_null(tix_server_message("No such file or directory"));
+  assert_null(tix_server_message("no label here\nFATAL:  on the next line"));
+
+  tix_fail(TIX_ECLUSTER, "initdb failed");
+  tix_fail_detail("creating template1 ... 2025 [9] FATAL:  could not create shared memory\n"
+                  "PANIC:  no memory\nchild process exited with exit code 1");
+  tix_fail_detail_unlabel();
+  assert_string_equal(tix_last_diag()->detail,
+                      "creating template1 ... 2025 [9] could not create shared memory\n"
+                      "no memory\nchild process exited with exit code 1");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(every_status_has_a_code_and_a_sentence),
       cmocka_unit_test(sqlstates_map_once),
       cmocka_unit_test(diagnostics_are_per_call),
+      cmocka_unit_test(server_lines_are_read_not_shown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
