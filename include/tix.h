@@ -87,6 +87,16 @@ typedef struct tix_diag {
 const tix_diag *tix_last_diag(void);
 void tix_diag_clear(void);
 
+/* ------------------------------------------------------------------ text */
+
+/* Copies text into out[size] with what must never reach a terminal raw made
+ * visible: control characters (C0, DEL, C1) and the line separators and
+ * bidirectional controls that break a line's layout become \u followed by
+ * four hex digits ("\u001b"), bytes that are not UTF-8 become \x and two.
+ * Everything else, in any script, is copied as it is. False when out was too
+ * small: it then holds as much as fitted, ending on a whole character. */
+bool tix_text_escape(const char *text, char *out, size_t size);
+
 /* --------------------------------------------------------- configuration */
 
 /* Where the connection settings came from, in order of precedence. */

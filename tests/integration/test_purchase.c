@@ -320,6 +320,17 @@ static void bad_requests_change_nothing(const char *event_id) {
       {.event_id = event_id, .quantity = 1, .customer = ""},
       {.event_id = event_id, .quantity = 1, .customer = "bad \xC3\x28 utf-8"},
       {.event_id = event_id, .quantity = 1, .customer = "\xED\xA0\x80"}, /* a surrogate */
+      {.event_id = event_id, .quantity = 1, .customer = "\x1b[2J"},
+      {.event_id = event_id, .quantity = 1, .customer = "a\nb"},
+      {.event_id = event_id, .quantity = 1, .customer = "del\x7f"},
+      {.event_id = event_id, .quantity = 1, .customer = "c1 \xC2\x9B"},      /* CSI */
+      {.event_id = event_id, .quantity = 1, .customer = "rtl \xE2\x80\xAE"}, /* U+202E */
+      {.event_id = event_id, .quantity = 1, .customer = "   "},
+      {.event_id = event_id, .quantity = 1, .customer = "\xC2\xA0\xC2\xA0"}, /* no-break */
+      {.event_id = event_id, .quantity = 1, .customer = "\xE2\x80\x8B"},     /* U+200B */
+      {.event_id = event_id, .quantity = 1, .customer = "\xEF\xBB\xBF"},     /* U+FEFF */
+      {.event_id = event_id, .quantity = 1, .customer = " ann"},
+      {.event_id = event_id, .quantity = 1, .customer = "ann\xE2\x80\x8B"},
       {.event_id = event_id, .quantity = 1, .hold_seconds = -1},
       {.event_id = event_id, .quantity = 1, .hold_seconds = TIX_HOLD_SECONDS_MAX + 1},
       {.event_id = event_id, .quantity = 1, .hold_seconds = INT_MIN},
