@@ -235,7 +235,12 @@ const char *tix_migration_state_name(tix_migration_state state);
 typedef struct tix_event {
   char id[TIX_UUID_SIZE];
   char name[TIX_NAME_MAX_CHARS * 4 + 1];
-  char date[TIX_TIMESTAMP_SIZE];
+  char date[TIX_TIMESTAMP_SIZE]; /* in UTC, the form of DESIGN §3 */
+  int date_offset_minutes;       /* the offset from UTC the date was given with: +01:00 is 60 */
+  /* The date at that offset ("2030-03-14T20:00:00+01:00"): the wall-clock
+   * time of the place where the event happens, for people to read. */
+  char local_date[TIX_TIMESTAMP_SIZE];
+  bool past; /* its date had passed when it was read (the database's clock) */
   int total_tickets;
   int available_tickets;
   int max_per_customer; /* 0: no limit */
@@ -245,28 +250,34 @@ typedef struct tix_event {
   char cancelled_at[TIX_TIMESTAMP_SIZE]; /* empty when not cancelled */
 } tix_event;
 
+/* Names follow the rule of human-readable text: UTF-8, no control
+ * characters, not blank, no space or invisible character first or last, at
+ * most TIX_NAME_MAX_CHARS characters. The date's offset from UTC is kept. */
 typedef struct tix_event_input {
   const char *name;
-  const char *date; /* RFC 3339 */
+  const char *date; /* RFC 3339; refused when it has passed, unless allow_past */
   int total_tickets;
   int max_per_customer; /* 0: no limit */
+  bool allow_past;      /* accept a date that has passed: for importing history */
 } tix_event_input;
 
 /* A partial update: NULL / negative fields are left as they are. */
 typedef struct tix_event_patch {
   const char *name;
-  const char *date;
+  const char *date;     /* a new date must not have passed, unless allow_past */
   int total_tickets;    /* -1: unchanged */
   int max_per_customer; /* -1: unchanged, 0: remove the limit */
+  bool allow_past;
 } tix_event_patch;
 
 typedef struct tix_event_filter {
   const char *from;   /* RFC 3339, inclusive; NULL: no bound */
   const char *to;     /* RFC 3339, exclusive; NULL: no bound */
-  const char *query;  /* full-text search on the name; NULL: all */
+  const char *query;  /* full-text search on the name; NULL or blank: all */
   int limit;          /* 1…TIX_LIST_LIMIT_MAX, 0: 50 */
   const char *cursor; /* next_cursor of the previous page; NULL: first */
   bool include_cancelled;
+  bool upcoming; /* without from: only events whose date has not passed */
 } tix_event_filter;
 
 typedef struct tix_event_page {
@@ -284,11 +295,19 @@ int tix_event_update(tix *db, const char *event_id, int expected_version,
                      const tix_event_patch *patch, tix_event *out);
 /* Cancels: no further sales, held tickets released. */
 int tix_event_cancel(tix *db, const char *event_id, tix_event *out);
+/* How many customers hold (confirmed tickets and live holds) more tickets
+ * of the event than its max_per_customer allows: lowering the limit does not
+ * take tickets away, so they keep them but cannot buy more. 0 without a
+ * limit. */
+int tix_event_customers_over_limit(tix *db, const char *event_id, int *count_out);
 /* The checks the calls above make before touching the database, for callers
  * that want to refuse bad input early (TIX_EINVAL with a message). */
 int tix_event_input_check(const tix_event_input *input);
 int tix_event_patch_check(const tix_event_patch *patch);
 int tix_event_filter_check(const tix_event_filter *filter);
+/* TIX_EINVAL unless text is an RFC 3339 date and time; what names it in the
+ * message ("--from must be an RFC 3339 date and time, not …"). */
+int tix_timestamp_check(const char *text, const char *what);
 
 /* The invariants of DESIGN §1 for one event, as the database holds them. */
 typedef struct tix_event_check {
