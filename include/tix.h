@@ -36,6 +36,7 @@ extern "C" {
     "This purchase id was already used with different parameters.")                                \
   X(TIX_ELIMIT, "customer_limit_exceeded", "The customer would exceed the limit.")                 \
   X(TIX_ECANCELLED, "event_cancelled", "The event is cancelled.")                                  \
+  X(TIX_EPAST, "event_past", "The event's date has passed: its tickets are no longer sold.")       \
   X(TIX_EEXPIRED, "hold_expired", "The hold has expired.")                                         \
   X(TIX_EVERSION, "version_mismatch", "The object was changed by someone else.")                   \
   X(TIX_EBUSY, "contention", "Too many concurrent changes; try again.")                            \
@@ -361,8 +362,10 @@ typedef struct tix_purchase {
   int available_tickets; /* left after this request, -1 when unknown */
 } tix_purchase;
 
-/* Buys or holds tickets. On refusal the status says why and, for
- * TIX_EINSUFFICIENT, out->available_tickets says how many are left.
+/* Buys or holds tickets: not for a cancelled event (TIX_ECANCELLED) nor for
+ * one whose date has passed (TIX_EPAST: a ticket for an event that has
+ * started is worth nothing to its buyer). On refusal the status says why
+ * and, for TIX_EINSUFFICIENT, out->available_tickets says how many are left.
  * Every purchase call overwrites out without freeing it (it may be
  * uninitialized): tix_purchase_free a filled one before reusing it. On
  * failure out owns no memory, but out->purchase_id names the purchase
@@ -401,10 +404,14 @@ typedef struct tix_group_stats {
 } tix_group_stats;
 void tix_group_stats_get(tix *db, tix_group_stats *out);
 /* A live hold becomes a sale; confirmed already: returned (replayed set);
- * lapsed: TIX_EEXPIRED, its tickets back on sale; refunded: TIX_ESTATE. */
+ * lapsed: TIX_EEXPIRED, its tickets back on sale; released by the
+ * cancellation of its event: TIX_ECANCELLED; refunded: TIX_ESTATE. A hold
+ * taken before the event's date is confirmed in time even after that date:
+ * it was sold while the event was on sale. */
 int tix_purchase_confirm(tix *db, const char *purchase_id, tix_purchase *out);
-/* The whole purchase: its tickets are voided and back on sale; refunding
- * twice changes nothing; an expired hold: TIX_ESTATE. */
+/* The whole purchase: its tickets are voided and go back to the event's
+ * count (on sale again only while the event is); refunding twice changes
+ * nothing; an expired or released hold: TIX_ESTATE. */
 int tix_purchase_refund(tix *db, const char *purchase_id, tix_purchase *out);
 /* Frees out's tickets; safe on a zeroed struct and twice. */
 void tix_purchase_free(tix_purchase *purchase);
