@@ -173,8 +173,10 @@ CREATE TABLE public.events (
     cancelled_at timestamp with time zone,
     deleted_at timestamp with time zone,
     search tsvector GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, (name)::text)) STORED,
+    date_offset_minutes integer DEFAULT 0 NOT NULL,
     CONSTRAINT events_available_nonnegative CHECK ((available_tickets >= 0)),
     CONSTRAINT events_available_within_total CHECK ((available_tickets <= total_tickets)),
+    CONSTRAINT events_date_offset_range CHECK (((date_offset_minutes >= '-1439'::integer) AND (date_offset_minutes <= 1439))),
     CONSTRAINT events_max_per_customer_positive CHECK ((max_per_customer > 0)),
     CONSTRAINT events_name_not_blank CHECK ((btrim((name)::text) <> ''::text)),
     CONSTRAINT events_total_bounded CHECK ((total_tickets <= 10000000)),
@@ -351,7 +353,7 @@ CREATE TRIGGER events_audit_insert_delete AFTER INSERT OR DELETE ON public.event
 -- Name: events events_audit_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER events_audit_update AFTER UPDATE ON public.events FOR EACH ROW WHEN ((((old.name)::text IS DISTINCT FROM (new.name)::text) OR (old.date IS DISTINCT FROM new.date) OR (old.total_tickets IS DISTINCT FROM new.total_tickets) OR (old.max_per_customer IS DISTINCT FROM new.max_per_customer) OR (old.cancelled_at IS DISTINCT FROM new.cancelled_at) OR (old.deleted_at IS DISTINCT FROM new.deleted_at))) EXECUTE FUNCTION public.tix_audit();
+CREATE TRIGGER events_audit_update AFTER UPDATE ON public.events FOR EACH ROW WHEN (((((((((old.name)::text IS DISTINCT FROM (new.name)::text) OR (old.date IS DISTINCT FROM new.date)) OR (old.date_offset_minutes IS DISTINCT FROM new.date_offset_minutes)) OR (old.total_tickets IS DISTINCT FROM new.total_tickets)) OR (old.max_per_customer IS DISTINCT FROM new.max_per_customer)) OR (old.cancelled_at IS DISTINCT FROM new.cancelled_at)) OR (old.deleted_at IS DISTINCT FROM new.deleted_at))) EXECUTE FUNCTION public.tix_audit();
 
 
 --
@@ -428,3 +430,4 @@ INSERT INTO public.schema_migrations (version, name, checksum, execution_ms) VAL
 INSERT INTO public.schema_migrations (version, name, checksum, execution_ms) VALUES (4, 'create_audit_log', '05db6650ebd21697c5f24c926dd05b1a2059d5782c5a0b92b591502dc226fb96', 0);
 INSERT INTO public.schema_migrations (version, name, checksum, execution_ms) VALUES (5, 'purchase_holds', '2ee126d46efa9eb889505fed860456a7678b2f1ffdafec36bcea5c891f39c4c9', 0);
 INSERT INTO public.schema_migrations (version, name, checksum, execution_ms) VALUES (6, 'lean_sales', '43d9a935be5d89d5536eb20740031253603843b657fdd9415e8aef24838a592e', 0);
+INSERT INTO public.schema_migrations (version, name, checksum, execution_ms) VALUES (7, 'event_utc_offset', '9f69c042f63d8e091dc968db49113c49a352c296d1ca0d5e934114edde0e7b10', 0);

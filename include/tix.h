@@ -36,6 +36,7 @@ extern "C" {
     "This purchase id was already used with different parameters.")                                \
   X(TIX_ELIMIT, "customer_limit_exceeded", "The customer would exceed the limit.")                 \
   X(TIX_ECANCELLED, "event_cancelled", "The event is cancelled.")                                  \
+  X(TIX_EPAST, "event_past", "The event's date has passed: its tickets are no longer sold.")       \
   X(TIX_EEXPIRED, "hold_expired", "The hold has expired.")                                         \
   X(TIX_EVERSION, "version_mismatch", "The object was changed by someone else.")                   \
   X(TIX_EBUSY, "contention", "Too many concurrent changes; try again.")                            \
@@ -87,6 +88,16 @@ typedef struct tix_diag {
 
 const tix_diag *tix_last_diag(void);
 void tix_diag_clear(void);
+
+/* ------------------------------------------------------------------ text */
+
+/* Copies text into out[size] with what must never reach a terminal raw made
+ * visible: control characters (C0, DEL, C1) and the line separators and
+ * bidirectional controls that break a line's layout become \u followed by
+ * four hex digits ("\u001b"), bytes that are not UTF-8 become \x and two.
+ * Everything else, in any script, is copied as it is. False when out was too
+ * small: it then holds as much as fitted, ending on a whole character. */
+bool tix_text_escape(const char *text, char *out, size_t size);
 
 /* --------------------------------------------------------- configuration */
 
@@ -242,7 +253,12 @@ const char *tix_migration_state_name(tix_migration_state state);
 typedef struct tix_event {
   char id[TIX_UUID_SIZE];
   char name[TIX_NAME_MAX_CHARS * 4 + 1];
-  char date[TIX_TIMESTAMP_SIZE];
+  char date[TIX_TIMESTAMP_SIZE]; /* in UTC, the form of DESIGN §3 */
+  int date_offset_minutes;       /* the offset from UTC the date was given with: +01:00 is 60 */
+  /* The date at that offset ("2030-03-14T20:00:00+01:00"): the wall-clock
+   * time of the place where the event happens, for people to read. */
+  char local_date[TIX_TIMESTAMP_SIZE];
+  bool past; /* its date had passed when it was read (the database's clock) */
   int total_tickets;
   int available_tickets;
   int max_per_customer; /* 0: no limit */
@@ -252,28 +268,34 @@ typedef struct tix_event {
   char cancelled_at[TIX_TIMESTAMP_SIZE]; /* empty when not cancelled */
 } tix_event;
 
+/* Names follow the rule of human-readable text: UTF-8, no control
+ * characters, not blank, no space or invisible character first or last, at
+ * most TIX_NAME_MAX_CHARS characters. The date's offset from UTC is kept. */
 typedef struct tix_event_input {
   const char *name;
-  const char *date; /* RFC 3339 */
+  const char *date; /* RFC 3339; refused when it has passed, unless allow_past */
   int total_tickets;
   int max_per_customer; /* 0: no limit */
+  bool allow_past;      /* accept a date that has passed: for importing history */
 } tix_event_input;
 
 /* A partial update: NULL / negative fields are left as they are. */
 typedef struct tix_event_patch {
   const char *name;
-  const char *date;
+  const char *date;     /* a new date must not have passed, unless allow_past */
   int total_tickets;    /* -1: unchanged */
   int max_per_customer; /* -1: unchanged, 0: remove the limit */
+  bool allow_past;
 } tix_event_patch;
 
 typedef struct tix_event_filter {
   const char *from;   /* RFC 3339, inclusive; NULL: no bound */
   const char *to;     /* RFC 3339, exclusive; NULL: no bound */
-  const char *query;  /* full-text search on the name; NULL: all */
+  const char *query;  /* full-text search on the name; NULL or blank: all */
   int limit;          /* 1…TIX_LIST_LIMIT_MAX, 0: 50 */
   const char *cursor; /* next_cursor of the previous page; NULL: first */
   bool include_cancelled;
+  bool upcoming; /* without from: only events whose date has not passed */
 } tix_event_filter;
 
 typedef struct tix_event_page {
@@ -291,11 +313,19 @@ int tix_event_update(tix *db, const char *event_id, int expected_version,
                      const tix_event_patch *patch, tix_event *out);
 /* Cancels: no further sales, held tickets released. */
 int tix_event_cancel(tix *db, const char *event_id, tix_event *out);
+/* How many customers hold (confirmed tickets and live holds) more tickets
+ * of the event than its max_per_customer allows: lowering the limit does not
+ * take tickets away, so they keep them but cannot buy more. 0 without a
+ * limit. */
+int tix_event_customers_over_limit(tix *db, const char *event_id, int *count_out);
 /* The checks the calls above make before touching the database, for callers
  * that want to refuse bad input early (TIX_EINVAL with a message). */
 int tix_event_input_check(const tix_event_input *input);
 int tix_event_patch_check(const tix_event_patch *patch);
 int tix_event_filter_check(const tix_event_filter *filter);
+/* TIX_EINVAL unless text is an RFC 3339 date and time; what names it in the
+ * message ("--from must be an RFC 3339 date and time, not …"). */
+int tix_timestamp_check(const char *text, const char *what);
 
 /* The invariants of DESIGN §1 for one event, as the database holds them. */
 typedef struct tix_event_check {
@@ -350,8 +380,10 @@ typedef struct tix_purchase {
   int available_tickets; /* left after this request, -1 when unknown */
 } tix_purchase;
 
-/* Buys or holds tickets. On refusal the status says why and, for
- * TIX_EINSUFFICIENT, out->available_tickets says how many are left.
+/* Buys or holds tickets: not for a cancelled event (TIX_ECANCELLED) nor for
+ * one whose date has passed (TIX_EPAST: a ticket for an event that has
+ * started is worth nothing to its buyer). On refusal the status says why
+ * and, for TIX_EINSUFFICIENT, out->available_tickets says how many are left.
  * Every purchase call overwrites out without freeing it (it may be
  * uninitialized): tix_purchase_free a filled one before reusing it. On
  * failure out owns no memory, but out->purchase_id names the purchase
@@ -390,10 +422,14 @@ typedef struct tix_group_stats {
 } tix_group_stats;
 void tix_group_stats_get(tix *db, tix_group_stats *out);
 /* A live hold becomes a sale; confirmed already: returned (replayed set);
- * lapsed: TIX_EEXPIRED, its tickets back on sale; refunded: TIX_ESTATE. */
+ * lapsed: TIX_EEXPIRED, its tickets back on sale; released by the
+ * cancellation of its event: TIX_ECANCELLED; refunded: TIX_ESTATE. A hold
+ * taken before the event's date is confirmed in time even after that date:
+ * it was sold while the event was on sale. */
 int tix_purchase_confirm(tix *db, const char *purchase_id, tix_purchase *out);
-/* The whole purchase: its tickets are voided and back on sale; refunding
- * twice changes nothing; an expired hold: TIX_ESTATE. */
+/* The whole purchase: its tickets are voided and go back to the event's
+ * count (on sale again only while the event is); refunding twice changes
+ * nothing; an expired or released hold: TIX_ESTATE. */
 int tix_purchase_refund(tix *db, const char *purchase_id, tix_purchase *out);
 /* Frees out's tickets; safe on a zeroed struct and twice. */
 void tix_purchase_free(tix_purchase *purchase);

@@ -10,7 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define LABEL_WIDTH 18
+#define LABEL_WIDTH       18
+#define TICKETS_TEXT_SIZE 128
 
 /* Long options have no short form: their codes sit above any character. */
 enum option_code {
@@ -25,6 +26,7 @@ enum option_code {
   OPTION_LIMIT,
   OPTION_CURSOR,
   OPTION_ALL,
+  OPTION_ALLOW_PAST,
   OPTION_JSON,
   OPTION_HELP,
 };
@@ -35,6 +37,7 @@ struct event_arguments {
   bool help;
   bool json;
   bool all;
+  bool allow_past;
   const char *id;
   const char *name;
   const char *date;
@@ -46,6 +49,7 @@ struct event_arguments {
   const char *query;
   const char *limit;
   const char *cursor;
+  cli_seen seen; /* options read so far: none may come twice */
 };
 
 static const char event_usage[] =
@@ -55,53 +59,69 @@ static const char event_usage[] =
     "  list      list events by date, a page at a time\n"
     "  show      show one event\n"
     "  update    change an event (needs its current version)\n"
-    "  cancel    cancel an event: no further sales, held tickets released\n";
+    "  cancel    cancel an event: no further sales, held tickets released\n"
+    "\n"
+    "Exit codes: 0 done, 1 refused, 2 usage, 3 database unavailable, 4 try again.\n";
+
+/* What every sub-verb's help ends with. */
+#define EXIT_CODES_HELP                                                                            \
+  "\nExit codes: 0 done, 1 refused (by the event as it is stored), 2 usage (a bad\n"               \
+  "argument), 3 database unavailable, 4 try again (the event is busy: nothing was\n"               \
+  "changed, the same command may work in a moment).\n"
 
 static const char create_usage[] =
     "Usage: tix event create --name NAME --date RFC3339 --tickets N [--max-per-customer N]\n"
-    "                        [--json]\n\n"
-    "Creates an event with N tickets on sale and prints it.\n\n"
+    "                        [--allow-past] [--json]\n\n"
+    "Creates an event with N tickets on sale and prints it. The date keeps its\n"
+    "offset from UTC: the event is shown at that offset (--json shows UTC).\n\n"
     "Options:\n"
-    "  --name NAME             its name, 1 to 255 characters\n"
-    "  --date RFC3339          when it takes place, such as 2026-05-01T20:00:00Z\n"
+    "  --name NAME             its name, 1 to 255 characters, no control characters\n"
+    "  --date RFC3339          when it starts, such as 2030-05-01T20:00:00+02:00;\n"
+    "                          tickets are sold until then\n"
     "  --tickets N             how many tickets it has, 0 to 10000000\n"
     "  --max-per-customer N    the most tickets one customer may buy (default: no limit)\n"
+    "  --allow-past            accept a date that has passed (to import history)\n"
     "  --json                  print the event as JSON\n"
-    "  -h, --help              show this help\n";
+    "  -h, --help              show this help\n" EXIT_CODES_HELP;
 
 static const char list_usage[] =
     "Usage: tix event list [--from T] [--to T] [--query Q] [--limit N] [--cursor C] [--all]\n"
     "                      [--json]\n\n"
-    "Lists events ordered by date, a page at a time; cancelled ones only with --all.\n\n"
+    "Lists upcoming events ordered by date, a page at a time; cancelled ones only\n"
+    "with --all, past ones only with a --from in the past.\n\n"
     "Options:\n"
-    "  --from T        only events on or after T (RFC 3339)\n"
+    "  --from T        only events on or after T (RFC 3339; default: now)\n"
     "  --to T          only events before T (RFC 3339)\n"
-    "  --query Q       only events whose name matches Q (words, \"quoted phrases\", -word)\n"
+    "  --query Q       only events whose name matches Q (words, \"quoted phrases\", -word);\n"
+    "                  a blank Q is no filter\n"
     "  --limit N       at most N events per page, 1 to 1000 (default 50)\n"
     "  --cursor C      the page after the one that printed this cursor\n"
     "  --all           include cancelled events\n"
     "  --json          print {\"events\": […], \"next_cursor\": …}\n"
-    "  -h, --help      show this help\n";
+    "  -h, --help      show this help\n" EXIT_CODES_HELP;
 
 static const char show_usage[] = "Usage: tix event show EVENT_ID [--json]\n\n"
                                  "Shows one event.\n\n"
                                  "Options:\n"
                                  "  --json        print the event as JSON\n"
-                                 "  -h, --help    show this help\n";
+                                 "  -h, --help    show this help\n" EXIT_CODES_HELP;
 
 static const char update_usage[] =
     "Usage: tix event update EVENT_ID --version V [--name NAME] [--date RFC3339] [--tickets N]\n"
-    "                        [--max-per-customer N] [--json]\n\n"
+    "                        [--max-per-customer N] [--allow-past] [--json]\n\n"
     "Changes an event, if it is still at version V (as `tix event show` printed it):\n"
     "a change made by someone else in between is never overwritten.\n\n"
     "Options:\n"
     "  --version V             the version the change applies to\n"
     "  --name NAME             a new name\n"
-    "  --date RFC3339          a new date\n"
+    "  --date RFC3339          a new date, shown at its own offset from UTC\n"
     "  --tickets N             a new total; available tickets move by the difference\n"
-    "  --max-per-customer N    a new limit per customer, 0 or none for no limit\n"
+    "  --max-per-customer N    a new limit per customer, 0 or none for no limit;\n"
+    "                          customers holding more keep their tickets (a notice\n"
+    "                          says how many)\n"
+    "  --allow-past            accept a new date that has passed\n"
     "  --json                  print the event as JSON\n"
-    "  -h, --help              show this help\n";
+    "  -h, --help              show this help\n" EXIT_CODES_HELP;
 
 static const char cancel_usage[] =
     "Usage: tix event cancel EVENT_ID [--json]\n\n"
@@ -110,7 +130,7 @@ static const char cancel_usage[] =
     "harmless.\n\n"
     "Options:\n"
     "  --json        print the event as JSON\n"
-    "  -h, --help    show this help\n";
+    "  -h, --help    show this help\n" EXIT_CODES_HELP;
 
 /* Reports what getopt_long disliked about the element just read. */
 static int option_error(const struct event_arguments *arguments, char **argv, int code) {
@@ -135,6 +155,9 @@ static void store_option(struct event_arguments *arguments, int code) {
     break;
   case OPTION_ALL:
     arguments->all = true;
+    break;
+  case OPTION_ALLOW_PAST:
+    arguments->allow_past = true;
     break;
   case OPTION_NAME:
     arguments->name = optarg;
@@ -182,6 +205,10 @@ static int parse_arguments(int argc, char **argv, const struct option *options, 
     if (code == '?' || code == ':') {
       return option_error(arguments, argv, code);
     }
+    bool help = code == 'h' || code == OPTION_HELP;
+    if (!help && cli_refuse_repeat(arguments->verb, options, code, &arguments->seen) >= 0) {
+      return CLI_EXIT_USAGE;
+    }
     store_option(arguments, code);
   }
   if (arguments->help) {
@@ -197,15 +224,6 @@ static int parse_arguments(int argc, char **argv, const struct option *options, 
     return cli_usage_error(arguments->verb, "unexpected argument \"%s\"", argv[optind]);
   }
   return -1;
-}
-
-/* A usage error from a library check: its message, and its hint if any. */
-static int check_failed(const char *verb) {
-  const tix_diag *diag = tix_last_diag();
-  if (diag->hint[0] != '\0') {
-    return cli_usage_error(verb, "%s\nHINT: %s", diag->message, diag->hint);
-  }
-  return cli_usage_error(verb, "%s", diag->message);
 }
 
 /* text is a whole number within [0, TIX_TICKETS_MAX]; "none" is 0 when
@@ -240,15 +258,32 @@ static tix *open_database(bool json, int *exit_code) {
 }
 
 static void print_line(const char *label, const char *value) {
-  printf("%-*s%s\n", LABEL_WIDTH, label, value);
+  char escaped[CLI_TEXT_SIZE];
+  printf("%-*s%s\n", LABEL_WIDTH, label, cli_escaped(value, escaped));
+}
+
+/* Available tickets are on sale only while the event is: a cancelled or
+ * past event's counter still says what is unsold, not what can be bought. */
+static void format_tickets(const tix_event *event, char text[TICKETS_TEXT_SIZE]) {
+  int sold = event->total_tickets - event->available_tickets;
+  const char *closed = event->cancelled_at[0] != '\0' ? "the event is cancelled"
+                       : event->past                  ? "its date has passed"
+                                                      : NULL;
+  if (closed != NULL) {
+    snprintf(text, TICKETS_TEXT_SIZE, "none on sale: %s (%d of %d sold or held)", closed, sold,
+             event->total_tickets);
+  } else {
+    snprintf(text, TICKETS_TEXT_SIZE, "%d available of %d", event->available_tickets,
+             event->total_tickets);
+  }
 }
 
 static void print_event(const tix_event *event) {
-  char text[64];
+  char text[TICKETS_TEXT_SIZE];
   print_line("id", event->id);
   print_line("name", event->name);
-  print_line("date", event->date);
-  snprintf(text, sizeof text, "%d available of %d", event->available_tickets, event->total_tickets);
+  print_line("date", event->local_date);
+  format_tickets(event, text);
   print_line("tickets", text);
   snprintf(text, sizeof text, "%d", event->max_per_customer);
   print_line("max per customer", event->max_per_customer > 0 ? text : "no limit");
@@ -279,7 +314,11 @@ static int read_input(const struct event_arguments *arguments, tix_event_input *
   if (missing != NULL) {
     return cli_usage_error(arguments->verb, "%s is required", missing);
   }
-  *input = (tix_event_input){.name = arguments->name, .date = arguments->date};
+  *input = (tix_event_input){
+      .name = arguments->name, .date = arguments->date, .allow_past = arguments->allow_past};
+  if (tix_timestamp_check(arguments->date, "--date") != TIX_OK) {
+    return cli_check_failed(arguments->verb);
+  }
   if (!parse_count(arguments->tickets, false, &input->total_tickets)) {
     return bad_count(arguments->verb, "--tickets", arguments->tickets);
   }
@@ -288,7 +327,7 @@ static int read_input(const struct event_arguments *arguments, tix_event_input *
     return bad_count(arguments->verb, "--max-per-customer", arguments->max_per_customer);
   }
   if (tix_event_input_check(input) != TIX_OK) {
-    return check_failed(arguments->verb);
+    return cli_check_failed(arguments->verb);
   }
   return -1;
 }
@@ -299,6 +338,7 @@ static int event_create(int argc, char **argv) {
       {"date", required_argument, NULL, OPTION_DATE},
       {"tickets", required_argument, NULL, OPTION_TICKETS},
       {"max-per-customer", required_argument, NULL, OPTION_MAX_PER_CUSTOMER},
+      {"allow-past", no_argument, NULL, OPTION_ALLOW_PAST},
       {"json", no_argument, NULL, OPTION_JSON},
       {"help", no_argument, NULL, OPTION_HELP},
       {NULL, 0, NULL, 0},
@@ -332,12 +372,18 @@ static int event_create(int argc, char **argv) {
 
 /* --------------------------------------------------------------- list */
 
+/* A listing is of upcoming events unless --from says where to start. */
 static int read_filter(const struct event_arguments *arguments, tix_event_filter *filter) {
   *filter = (tix_event_filter){.from = arguments->from,
                                .to = arguments->to,
                                .query = arguments->query,
                                .cursor = arguments->cursor,
-                               .include_cancelled = arguments->all};
+                               .include_cancelled = arguments->all,
+                               .upcoming = true};
+  if ((arguments->from != NULL && tix_timestamp_check(arguments->from, "--from") != TIX_OK) ||
+      (arguments->to != NULL && tix_timestamp_check(arguments->to, "--to") != TIX_OK)) {
+    return cli_check_failed(arguments->verb);
+  }
   if (arguments->limit != NULL &&
       !cli_parse_int(arguments->limit, 1, TIX_LIST_LIMIT_MAX, &filter->limit)) {
     return cli_usage_error(arguments->verb,
@@ -345,7 +391,7 @@ static int read_filter(const struct event_arguments *arguments, tix_event_filter
                            arguments->limit, TIX_LIST_LIMIT_MAX);
   }
   if (tix_event_filter_check(filter) != TIX_OK) {
-    return check_failed(arguments->verb);
+    return cli_check_failed(arguments->verb);
   }
   return -1;
 }
@@ -364,12 +410,18 @@ static void print_page(const tix_event_page *page) {
     printf("no events\n");
     return;
   }
-  printf("%-27s  %9s  %9s  %-36s  %s\n", "DATE", "AVAILABLE", "TOTAL", "ID", "NAME");
+  char name[CLI_TEXT_SIZE];
+  printf("%-25s  %9s  %9s  %-36s  %s\n", "DATE", "AVAILABLE", "TOTAL", "ID", "NAME");
   for (size_t i = 0; i < page->count; i++) {
     const tix_event *event = &page->events[i];
-    printf("%-27s  %9d  %9d  %-36s  %s%s\n", event->date, event->available_tickets,
-           event->total_tickets, event->id, event->name,
-           event->cancelled_at[0] != '\0' ? " (cancelled)" : "");
+    bool cancelled = event->cancelled_at[0] != '\0';
+    /* Only an event still on sale has tickets anyone can buy. */
+    int available = cancelled || event->past ? 0 : event->available_tickets;
+    printf("%-25s  %9d  %9d  %-36s  %s%s\n", event->local_date, available, event->total_tickets,
+           event->id, cli_escaped(event->name, name),
+           cancelled     ? " (cancelled)"
+           : event->past ? " (past)"
+                         : "");
   }
   if (page->next_cursor[0] != '\0') {
     printf("\nmore: add --cursor %s for the next page\n", page->next_cursor);
@@ -425,13 +477,17 @@ static int read_patch(const struct event_arguments *arguments, int *version,
   *patch = (tix_event_patch){.name = arguments->name,
                              .date = arguments->date,
                              .total_tickets = -1,
-                             .max_per_customer = -1};
+                             .max_per_customer = -1,
+                             .allow_past = arguments->allow_past};
   if (arguments->version == NULL) {
     return cli_usage_error(arguments->verb, "--version is required");
   }
   if (!cli_parse_int(arguments->version, 1, 2147483647, version)) {
     return cli_usage_error(arguments->verb, "invalid --version \"%s\": expected a positive number",
                            arguments->version);
+  }
+  if (arguments->date != NULL && tix_timestamp_check(arguments->date, "--date") != TIX_OK) {
+    return cli_check_failed(arguments->verb);
   }
   if (arguments->tickets != NULL &&
       !parse_count(arguments->tickets, false, &patch->total_tickets)) {
@@ -442,13 +498,31 @@ static int read_patch(const struct event_arguments *arguments, int *version,
     return bad_count(arguments->verb, "--max-per-customer", arguments->max_per_customer);
   }
   if (tix_event_patch_check(patch) != TIX_OK) {
-    return check_failed(arguments->verb);
+    return cli_check_failed(arguments->verb);
   }
   return -1;
 }
 
 /* What show, update and cancel do once the arguments are read. */
 enum single_action { ACTION_SHOW, ACTION_UPDATE, ACTION_CANCEL };
+
+/* A limit lowered below what customers already hold is allowed (nobody's
+ * tickets are taken away) but not silent: they cannot buy more, and the
+ * person who lowered it should know how many that is. On stderr, as
+ * PostgreSQL's notices are, so --json's stdout stays one object. */
+static void notice_customers_over_limit(tix *db, const tix_event *event) {
+  int count = 0;
+  if (tix_event_customers_over_limit(db, event->id, &count) != TIX_OK) {
+    return; /* the change is made: a notice that cannot be counted is left out */
+  }
+  if (count > 0) {
+    fprintf(stderr,
+            "NOTICE: %d %s already %s more than %d %s of this event: they keep them, "
+            "but cannot buy more.\n",
+            count, count == 1 ? "customer" : "customers", count == 1 ? "holds" : "hold",
+            event->max_per_customer, event->max_per_customer == 1 ? "ticket" : "tickets");
+  }
+}
 
 static int run_single(enum single_action action, const struct event_arguments *arguments,
                       int version, const tix_event_patch *patch) {
@@ -465,6 +539,9 @@ static int run_single(enum single_action action, const struct event_arguments *a
   if (status == TIX_OK) {
     print_result(&event, arguments->json);
   }
+  if (status == TIX_OK && action == ACTION_UPDATE && patch->max_per_customer > 0) {
+    notice_customers_over_limit(db, &event);
+  }
   exit_code = status == TIX_OK ? CLI_EXIT_DONE : failed(status, arguments->json);
   tix_close(db);
   return exit_code;
@@ -479,6 +556,7 @@ static int event_single(enum single_action action, int argc, char **argv) {
       {"date", required_argument, NULL, OPTION_DATE},
       {"tickets", required_argument, NULL, OPTION_TICKETS},
       {"max-per-customer", required_argument, NULL, OPTION_MAX_PER_CUSTOMER},
+      {"allow-past", no_argument, NULL, OPTION_ALLOW_PAST},
       {NULL, 0, NULL, 0},
   };
   static const struct option no_more[] = {{NULL, 0, NULL, 0}};
@@ -524,6 +602,7 @@ int cli_event(int argc, char **argv) {
       {"create", event_create}, {"list", event_list},     {"show", event_show},
       {"update", event_update}, {"cancel", event_cancel},
   };
+  cli_set_json_errors(cli_json_requested(argc, argv));
   if (argc < 2) {
     fputs(event_usage, stderr);
     return CLI_EXIT_USAGE;

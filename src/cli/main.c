@@ -6,6 +6,11 @@
 #include <stdio.h>
 #include <string.h>
 
+/* meson.build passes the project's version. */
+#ifndef TIX_VERSION
+#error "TIX_VERSION must be defined by the build"
+#endif
+
 struct verb {
   const char *name;
   cli_verb_fn run;
@@ -24,14 +29,16 @@ static const struct verb verbs[] = {
 
 static void print_help(FILE *stream) {
   fprintf(stream, "tix — a ticket sales engine on PostgreSQL\n\n"
-                  "Usage: tix VERB [ARGS…]   (tix VERB --help for each)\n\nVerbs:\n");
+                  "Usage: tix VERB [ARGS…]   (tix VERB --help for each)\n"
+                  "       tix --version\n\nVerbs:\n");
   for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
     fprintf(stream, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
   }
   fprintf(stream, "\nThe database: DATABASE_URL, else DB_HOST/DB_PORT/DB_USERNAME/DB_PASSWORD/"
                   "DB_NAME,\nelse PG* variables, else an embedded cluster in $TIX_DATA "
                   "(default ./.tix).\n"
-                  "Exit codes: 0 done, 1 refused, 2 usage, 3 database unavailable, 4 try again.\n");
+                  "Exit codes: 0 done, 1 refused, 2 usage, 3 database unavailable, 4 try again\n"
+                  "(contention, a busy server: nothing was done, retrying is right).\n");
 }
 
 int main(int argc, char **argv) {
@@ -42,6 +49,10 @@ int main(int argc, char **argv) {
   if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
       strcmp(argv[1], "help") == 0) {
     print_help(stdout);
+    return CLI_EXIT_DONE;
+  }
+  if (strcmp(argv[1], "--version") == 0) {
+    printf("tix %s\n", TIX_VERSION);
     return CLI_EXIT_DONE;
   }
   for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {

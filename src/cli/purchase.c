@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The hint of a refusal worth retrying, with the purchase id in it. */
+#define RETRY_HINT_SIZE 256
+
 static const char buy_help[] =
     "Usage: tix buy EVENT_ID --quantity N [--purchase-id UUID] [--customer C]\n"
     "               [--hold SECONDS] [--strategy NAME] [--json]\n"
@@ -29,8 +32,11 @@ static const char buy_help[] =
     "  --json              print the purchase as JSON\n"
     "  -h, --help          show this help\n"
     "\n"
-    "Exit codes: 0 done, 1 refused (sold out, limit, conflict, cancelled),\n"
-    "2 usage, 3 database unavailable.\n";
+    "Exit codes: 0 done, 1 refused (sold out, limit, conflict, cancelled, the\n"
+    "event's date has passed), 2 usage, 3 database unavailable (or the outcome is\n"
+    "unknown: the message names the purchase id to look up or retry with),\n"
+    "4 try again (contention, a busy server: nothing was bought, and the same\n"
+    "command with the same --purchase-id can never buy twice).\n";
 
 static const char purchase_help[] =
     "Usage: tix purchase show|confirm|refund PURCHASE_ID [--json]\n"
@@ -44,28 +50,26 @@ static const char purchase_help[] =
     "  --json      print the purchase as JSON\n"
     "  -h, --help  show this help\n"
     "\n"
-    "Exit codes: 0 done, 1 refused (not found, expired, refunded), 2 usage,\n"
-    "3 database unavailable.\n";
+    "Exit codes: 0 done, 1 refused (not found, expired, refunded, cancelled),\n"
+    "2 usage, 3 database unavailable, 4 try again (the event is busy: nothing\n"
+    "was changed, the same command may work in a moment).\n";
 
 /* Reports a failure on stderr and, with --json, as the error object on
  * stdout too: with how many are left when too few were, and with the
  * purchase id whenever an attempt started (so an unknown outcome can be
  * looked up or retried with the same id). */
-static int report_failure(int status, bool json, const tix_purchase *purchase) {
-  int exit_code = cli_report(status);
+static int report_failure(int status, bool json, bool buying, const tix_purchase *purchase) {
+  char retry[RETRY_HINT_SIZE];
+  bool known = buying && purchase != NULL && purchase->purchase_id[0] != '\0';
+  snprintf(retry, sizeof retry, "Nothing was %s: try again in a moment%s%s%s.",
+           buying ? "bought" : "changed", known ? " (with --purchase-id " : "",
+           known ? purchase->purchase_id : "", known ? ", it cannot buy twice)" : "");
+  int exit_code =
+      cli_report_hinted(status, cli_exit_code(status) == CLI_EXIT_TRY_AGAIN ? retry : NULL);
   if (json) {
     cli_print_json(tix_json_purchase_error(status, tix_last_diag(), purchase));
   }
   return exit_code;
-}
-
-/* A library check refused an argument: a usage error, before any database. */
-static int check_failed(const char *verb) {
-  const tix_diag *diag = tix_last_diag();
-  if (diag->hint[0] != '\0') {
-    return cli_usage_error(verb, "%s\nHINT: %s", diag->message, diag->hint);
-  }
-  return cli_usage_error(verb, "%s", diag->message);
 }
 
 static tix *open_database(bool json, int *exit_code) {
@@ -100,10 +104,11 @@ static void print_bought(const tix_purchase *purchase) {
 }
 
 static void print_purchase(const tix_purchase *purchase) {
+  char customer[CLI_TEXT_SIZE];
   printf("purchase  %s\nevent     %s\ncustomer  %s\nquantity  %d\nstatus    %s\n",
          purchase->purchase_id, purchase->event_id,
-         purchase->customer[0] != '\0' ? purchase->customer : "(anonymous)", purchase->quantity,
-         purchase->status);
+         purchase->customer[0] != '\0' ? cli_escaped(purchase->customer, customer) : "(anonymous)",
+         purchase->quantity, purchase->status);
   if (purchase->expires_at[0] != '\0') {
     printf("expires   %s\n", purchase->expires_at);
   }
@@ -195,7 +200,12 @@ static int parse_buy(int argc, char **argv, struct buy_arguments *arguments) {
   optind = 0; /* glibc: start afresh */
   opterr = 0; /* the messages are ours */
   int option;
+  cli_seen seen = {.count = 0};
   while ((option = getopt_long(argc, argv, ":h", buy_options, NULL)) != -1) {
+    bool checked = option != 'h' && option != '?' && option != ':';
+    if (checked && cli_refuse_repeat("buy", buy_options, option, &seen) >= 0) {
+      return CLI_EXIT_USAGE;
+    }
     int exit_code = take_buy_option(option, arguments, argv);
     if (exit_code != CLI_EXIT_DONE || arguments->help) {
       return exit_code;
@@ -216,13 +226,14 @@ static int parse_buy(int argc, char **argv, struct buy_arguments *arguments) {
     return cli_usage_error("buy", "--quantity is required");
   }
   if (tix_purchase_request_check(&arguments->request) != TIX_OK) {
-    return check_failed("buy");
+    return cli_check_failed("buy");
   }
   return CLI_EXIT_DONE;
 }
 
 int cli_buy(int argc, char **argv) {
   struct buy_arguments arguments;
+  cli_set_json_errors(cli_json_requested(argc, argv));
   int exit_code = parse_buy(argc, argv, &arguments);
   if (exit_code != CLI_EXIT_DONE || arguments.help) {
     if (arguments.help) {
@@ -237,7 +248,7 @@ int cli_buy(int argc, char **argv) {
   tix_purchase purchase = {0};
   int status = tix_purchase_buy(db, arguments.strategy, &arguments.request, &purchase);
   if (status != TIX_OK) {
-    exit_code = report_failure(status, arguments.json, &purchase);
+    exit_code = report_failure(status, arguments.json, true, &purchase);
   } else if (arguments.json) {
     cli_print_json(tix_json_purchase(&purchase));
   } else {
@@ -276,6 +287,7 @@ static int parse_purchase(int argc, char **argv, const struct purchase_action **
   optind = 0; /* glibc: start afresh */
   opterr = 0; /* the messages are ours */
   int option;
+  cli_seen seen = {.count = 0};
   while ((option = getopt_long(argc, argv, ":h", purchase_options, NULL)) != -1) {
     if (option == 'h') {
       *help = true;
@@ -283,6 +295,9 @@ static int parse_purchase(int argc, char **argv, const struct purchase_action **
     }
     if (option != OPTION_JSON) {
       return option_error("purchase", option, argv);
+    }
+    if (cli_refuse_repeat("purchase", purchase_options, option, &seen) >= 0) {
+      return CLI_EXIT_USAGE;
     }
     *json = true;
   }
@@ -297,21 +312,39 @@ static int parse_purchase(int argc, char **argv, const struct purchase_action **
       *action = &purchase_actions[i];
       *purchase_id = argv[optind + 1];
       return tix_purchase_id_check(*purchase_id) == TIX_OK ? CLI_EXIT_DONE
-                                                           : check_failed("purchase");
+                                                           : cli_check_failed("purchase");
     }
   }
   return cli_usage_error("purchase", "unknown action \"%s\": use show, confirm or refund",
                          argv[optind]);
 }
 
-static void print_action_done(const char *action, const tix_purchase *purchase) {
+/* A refund gives the tickets back to the event's count; they are on sale
+ * again only while the event is. */
+static void print_refunded(tix *db, const tix_purchase *purchase) {
+  const char *plural = purchase->quantity == 1 ? "" : "s";
+  tix_event event;
+  if (tix_event_get(db, purchase->event_id, &event) != TIX_OK) {
+    printf("refunded purchase %s: %d ticket%s of event %s\n", purchase->purchase_id,
+           purchase->quantity, plural, purchase->event_id);
+  } else if (event.cancelled_at[0] != '\0' || event.past) {
+    printf("refunded purchase %s: %d ticket%s of event %s, which %s: %s not on sale again\n",
+           purchase->purchase_id, purchase->quantity, plural, purchase->event_id,
+           event.cancelled_at[0] != '\0' ? "is cancelled" : "has taken place",
+           purchase->quantity == 1 ? "it is" : "they are");
+  } else {
+    printf("refunded purchase %s: %d ticket%s back on sale for event %s\n", purchase->purchase_id,
+           purchase->quantity, plural, purchase->event_id);
+  }
+}
+
+static void print_action_done(tix *db, const char *action, const tix_purchase *purchase) {
   const char *plural = purchase->quantity == 1 ? "" : "s";
   if (strcmp(action, "confirm") == 0) {
     printf("confirmed purchase %s: %d ticket%s for event %s\n", purchase->purchase_id,
            purchase->quantity, plural, purchase->event_id);
   } else if (strcmp(action, "refund") == 0) {
-    printf("refunded purchase %s: %d ticket%s back on sale for event %s\n", purchase->purchase_id,
-           purchase->quantity, plural, purchase->event_id);
+    print_refunded(db, purchase);
   } else {
     print_purchase(purchase);
   }
@@ -321,6 +354,7 @@ int cli_purchase(int argc, char **argv) {
   const struct purchase_action *action = NULL;
   const char *purchase_id = NULL;
   bool json = false, help = false;
+  cli_set_json_errors(cli_json_requested(argc, argv));
   int exit_code = parse_purchase(argc, argv, &action, &purchase_id, &json, &help);
   if (exit_code != CLI_EXIT_DONE || help) {
     if (help) {
@@ -335,11 +369,11 @@ int cli_purchase(int argc, char **argv) {
   tix_purchase purchase = {0};
   int status = action->run(db, purchase_id, &purchase);
   if (status != TIX_OK) {
-    exit_code = report_failure(status, json, &purchase);
+    exit_code = report_failure(status, json, false, &purchase);
   } else if (json) {
     cli_print_json(tix_json_purchase(&purchase));
   } else {
-    print_action_done(action->name, &purchase);
+    print_action_done(db, action->name, &purchase);
   }
   tix_purchase_free(&purchase);
   tix_close(db);

@@ -1,8 +1,8 @@
 /*
- * event.c — events in the database: creating, reading, listing in keyset
- * pages ordered by (date, id), updating under optimistic locking (with the
- * event's lapsed holds released first), and cancelling, which also releases
- * the event's held tickets. Arguments are checked first (event_input.c).
+ * event.c — events in the database: creating, reading, updating under
+ * optimistic locking (with the event's lapsed holds released first), and
+ * cancelling, which also releases the event's held tickets. Arguments are
+ * checked first (event_input.c); listings are in event_list.c.
  */
 #include "event.h"
 
@@ -14,19 +14,17 @@
 #include "text.h"
 
 #include <assert.h>
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define LIST_LIMIT_DEFAULT   50
-#define INTEGER_TEXT_SIZE    16
-#define PLAN_MAX_BYTES       65536
-#define LIST_PARAMETER_COUNT 7
+#define INTEGER_TEXT_SIZE      16
+#define UPDATE_PARAMETER_COUNT 7
 
 static const char create_sql[] =
-    "INSERT INTO events (name, date, total_tickets, available_tickets, max_per_customer) "
-    "VALUES ($1::text, $2::timestamptz, $3::int, $3::int, nullif($4::int, 0)) "
+    "INSERT INTO events (name, date, total_tickets, available_tickets, max_per_customer, "
+    "date_offset_minutes) "
+    "VALUES ($1::text, $2::timestamptz, $3::int, $3::int, nullif($4::int, 0), $5::int) "
     "RETURNING " TIX_EVENT_COLUMNS;
 
 /* Every condition a change must meet sits in the WHERE clause, so the row
@@ -37,6 +35,7 @@ static const char create_sql[] =
 static const char update_sql[] =
     "UPDATE events SET name = coalesce($3::text, name), "
     "date = coalesce($4::timestamptz, date), "
+    "date_offset_minutes = coalesce($7::int, date_offset_minutes), "
     "total_tickets = coalesce($5::int, total_tickets), "
     "available_tickets = available_tickets + coalesce($5::int, total_tickets) - total_tickets, "
     "max_per_customer = CASE WHEN $6::int IS NULL THEN max_per_customer "
@@ -47,6 +46,15 @@ static const char update_sql[] =
     "AND coalesce(CASE WHEN $6::int IS NULL THEN max_per_customer ELSE nullif($6::int, 0) END, 0) "
     "<= coalesce($5::int, total_tickets) "
     "RETURNING " TIX_EVENT_COLUMNS;
+
+/* Customers holding more than the limit: a limit lowered below what they
+ * already hold leaves them their tickets (they only cannot buy more). */
+static const char over_limit_sql[] =
+    "SELECT count(*) FROM (SELECT 1 FROM purchases p JOIN events e ON e.id = p.event_id"
+    " WHERE p.event_id = $1::uuid AND e.deleted_at IS NULL AND p.customer IS NOT NULL"
+    "   AND (p.status = 'confirmed' OR (p.status = 'held' AND p.expires_at > now()))"
+    " GROUP BY p.customer, e.max_per_customer"
+    " HAVING sum(p.quantity) > e.max_per_customer) over";
 
 /* Read after an UPDATE matched nothing, to tell the caller why. */
 static const char update_refusal_sql[] =
@@ -76,24 +84,6 @@ static const char cancel_release_sql[] =
     " version = version + CASE WHEN cancelled_at IS NULL THEN 1 ELSE 0 END "
     "WHERE id = $1::uuid AND (cancelled_at IS NULL OR EXISTS (SELECT 1 FROM expired))";
 
-/* NULL parameters switch a filter off; with PQexecParams the statement is
- * planned for the values at hand, so those conditions fold away and the
- * row comparison becomes an index condition on events_date_id_idx. ORDER BY
- * names the table's columns: a bare "id" would sort by the id::text output
- * column, which no index serves. */
-#define LIST_SQL                                                                                   \
-  "SELECT " TIX_EVENT_COLUMNS " FROM events "                                                      \
-  "WHERE deleted_at IS NULL "                                                                      \
-  "AND ($1::timestamptz IS NULL OR date >= $1::timestamptz) "                                      \
-  "AND ($2::timestamptz IS NULL OR date < $2::timestamptz) "                                       \
-  "AND ($3::text IS NULL OR search @@ websearch_to_tsquery('simple', $3::text)) "                  \
-  "AND ($4::timestamptz IS NULL OR (date, id) > ($4::timestamptz, $5::uuid)) "                     \
-  "AND ($6::boolean OR cancelled_at IS NULL) "                                                     \
-  "ORDER BY events.date, events.id LIMIT $7::int"
-
-static const char list_sql[] = LIST_SQL;
-static const char list_plan_sql[] = "EXPLAIN " LIST_SQL;
-
 /* ----------------------------------------------------------- database */
 
 static int field_int(const PGresult *result, int row, int column) {
@@ -113,6 +103,9 @@ void tix_event_read(const PGresult *result, int row, tix_event *out) {
   tix_text_copy(out->created_at, sizeof out->created_at, PQgetvalue(result, row, 7));
   tix_text_copy(out->updated_at, sizeof out->updated_at, PQgetvalue(result, row, 8));
   tix_text_copy(out->cancelled_at, sizeof out->cancelled_at, PQgetvalue(result, row, 9));
+  out->date_offset_minutes = field_int(result, row, 10);
+  tix_event_local_date(out->date, out->date_offset_minutes, out->local_date);
+  out->past = PQgetvalue(result, row, 11)[0] == 't';
 }
 
 /* A statement returning at most one event; *found says whether it did. */
@@ -146,17 +139,18 @@ int tix_event_create(tix *db, const tix_event_input *input, tix_event *out) {
   if (status != TIX_OK) {
     return status;
   }
-  char total[INTEGER_TEXT_SIZE], limit[INTEGER_TEXT_SIZE];
+  char total[INTEGER_TEXT_SIZE], limit[INTEGER_TEXT_SIZE], offset[INTEGER_TEXT_SIZE];
   format_int(input->total_tickets, total);
   format_int(input->max_per_customer, limit);
-  const char *values[] = {input->name, input->date, total, limit};
+  format_int(tix_event_date_offset_minutes(input->date), offset);
+  const char *values[] = {input->name, input->date, total, limit, offset};
   PGconn *conn = NULL;
   status = tix_db_acquire(db, &conn);
   if (status != TIX_OK) {
     return status;
   }
   bool found = false;
-  status = fetch_event(conn, create_sql, 4, values, out, &found);
+  status = fetch_event(conn, create_sql, 5, values, out, &found);
   if (status == TIX_OK && !found) {
     status = tix_fail(TIX_EINTERNAL, "the new event was not returned");
   }
@@ -188,13 +182,27 @@ int tix_event_get(tix *db, const char *event_id, tix_event *out) {
   return status;
 }
 
+/* Another transaction kept the event's row longer than the session waits
+ * (lock_timeout) or crossed this one (a deadlock, a serialization failure):
+ * nothing changed, and the same change may well pass in a moment. */
+static int explain_busy(int status, const char *event_id) {
+  if (status != TIX_ELOCKED && status != TIX_EDEADLOCK && status != TIX_ESERIALIZATION) {
+    return status;
+  }
+  tix_fail(status, "event %s is busy: another transaction is changing it", event_id);
+  tix_fail_detail("%s Nothing was changed.", tix_strerror(status));
+  tix_fail_hint("Try again in a moment.");
+  return status;
+}
+
 /* ------------------------------------------------------------- update */
 
 struct update_values {
   char version[INTEGER_TEXT_SIZE];
   char total[INTEGER_TEXT_SIZE];
   char limit[INTEGER_TEXT_SIZE];
-  const char *values[6];
+  char offset[INTEGER_TEXT_SIZE];
+  const char *values[UPDATE_PARAMETER_COUNT];
 };
 
 static void prepare_update(const char *event_id, int expected_version, const tix_event_patch *patch,
@@ -202,12 +210,14 @@ static void prepare_update(const char *event_id, int expected_version, const tix
   format_int(expected_version, update->version);
   format_int(patch->total_tickets, update->total);
   format_int(patch->max_per_customer, update->limit);
+  format_int(patch->date != NULL ? tix_event_date_offset_minutes(patch->date) : 0, update->offset);
   update->values[0] = event_id;
   update->values[1] = update->version;
   update->values[2] = patch->name;
   update->values[3] = patch->date;
   update->values[4] = patch->total_tickets >= 0 ? update->total : NULL;
   update->values[5] = patch->max_per_customer >= 0 ? update->limit : NULL;
+  update->values[6] = patch->date != NULL ? update->offset : NULL;
 }
 
 struct stored_state {
@@ -237,13 +247,20 @@ static int refusal_reason(const char *event_id, int expected_version, const tix_
   }
   if (total < stored->taken) {
     tix_fail(TIX_EINSUFFICIENT, "cannot lower the tickets of event %s to %d", event_id, total);
-    tix_fail_detail("%d tickets are already sold or held.", stored->taken);
+    tix_fail_detail("%d %s already sold or held.", stored->taken,
+                    stored->taken == 1 ? "ticket is" : "tickets are");
     return TIX_EINSUFFICIENT;
   }
+  /* The patch was checked against itself before: what clashes now is the
+   * stored total or limit, so it is the event's state that refuses. */
   if (limit > total) {
-    tix_fail(TIX_EINVAL, "max per customer %d exceeds the %d tickets of the event", limit, total);
-    tix_fail_hint("Lower max per customer, or set it to 0 for no limit.");
-    return TIX_EINVAL;
+    tix_fail(TIX_ESTATE, "max per customer %d exceeds the %d %s of the event", limit, total,
+             total == 1 ? "ticket" : "tickets");
+    tix_fail_detail("The event %s %d.",
+                    patch->total_tickets >= 0 ? "limits each customer to" : "has a total of",
+                    patch->total_tickets >= 0 ? stored->max_per_customer : stored->total_tickets);
+    tix_fail_hint("Lower max per customer too, or set it to 0 for no limit.");
+    return TIX_ESTATE;
   }
   return TIX_OK;
 }
@@ -291,7 +308,7 @@ static int update_locked(PGconn *conn, const char *event_id, int expected_versio
   }
   bool found = false;
   if (status == TIX_OK) {
-    status = fetch_event(conn, update_sql, 6, update.values, out, &found);
+    status = fetch_event(conn, update_sql, UPDATE_PARAMETER_COUNT, update.values, out, &found);
   }
   if (status == TIX_OK && !found) {
     status = explain_refusal(conn, event_id, expected_version, patch);
@@ -337,7 +354,7 @@ int tix_event_update(tix *db, const char *event_id, int expected_version,
   }
   status = update_in_transaction(conn, event_id, expected_version, patch, out);
   tix_db_release(db, conn, tix_status_is_connection_loss(status));
-  return status;
+  return explain_busy(status, event_id);
 }
 
 /* ------------------------------------------------------------- cancel */
@@ -385,146 +402,27 @@ int tix_event_cancel(tix *db, const char *event_id, tix_event *out) {
   }
   status = cancel_in_transaction(conn, event_id, out);
   tix_db_release(db, conn, tix_status_is_connection_loss(status));
-  return status;
+  return explain_busy(status, event_id);
 }
 
-/* --------------------------------------------------------------- list */
-
-struct list_query {
-  char cursor_date[TIX_TIMESTAMP_SIZE];
-  char cursor_id[TIX_UUID_SIZE];
-  char fetch_limit[INTEGER_TEXT_SIZE];
-  const char *values[LIST_PARAMETER_COUNT];
-  int limit;
-  bool matches_nothing;
-};
-
-/* websearch_to_tsquery finds no word in a query of ASCII spaces and
- * punctuation alone; it then matches nothing, and PostgreSQL sends a NOTICE
- * that would end up on the caller's stderr, so such a query stops here. */
-static bool query_has_words(const char *query) {
-  for (size_t i = 0; i < TIX_EVENT_QUERY_MAX_BYTES && query[i] != '\0'; i++) {
-    unsigned char c = (unsigned char)query[i];
-    if (c >= 0x80 || isalnum(c)) {
-      return true;
-    }
+int tix_event_customers_over_limit(tix *db, const char *event_id, int *count_out) {
+  if (db == NULL || count_out == NULL) {
+    return tix_fail(TIX_EINVAL, "counting customers needs a database and a place for the count");
   }
-  return false;
-}
-
-static int prepare_list(const tix_event_filter *filter, struct list_query *query) {
-  memset(query, 0, sizeof *query);
-  int status = tix_event_filter_check(filter);
-  if (status == TIX_OK && tix_event_given(filter->cursor) != NULL) {
-    status = tix_event_cursor_decode(filter->cursor, query->cursor_date, query->cursor_id);
-  }
-  if (status != TIX_OK) {
-    return status;
-  }
-  query->limit = filter->limit > 0 ? filter->limit : LIST_LIMIT_DEFAULT;
-  /* One row more than asked tells whether another page follows. */
-  format_int(query->limit + 1, query->fetch_limit);
-  bool has_cursor = tix_event_given(filter->cursor) != NULL;
-  query->values[0] = tix_event_given(filter->from);
-  query->values[1] = tix_event_given(filter->to);
-  query->values[2] = tix_event_given(filter->query);
-  query->values[3] = has_cursor ? query->cursor_date : NULL;
-  query->values[4] = has_cursor ? query->cursor_id : NULL;
-  query->values[5] = filter->include_cancelled ? "true" : "false";
-  query->values[6] = query->fetch_limit;
-  query->matches_nothing = query->values[2] != NULL && !query_has_words(query->values[2]);
-  return TIX_OK;
-}
-
-static int fill_page(const PGresult *result, int limit, tix_event_page *out) {
-  int rows = PQntuples(result);
-  size_t count = (size_t)(rows < limit ? rows : limit);
-  if (count == 0) {
-    return TIX_OK;
-  }
-  out->events = calloc(count, sizeof *out->events);
-  if (out->events == NULL) {
-    return tix_fail(TIX_ENOMEM, "out of memory for %zu events", count);
-  }
-  for (size_t i = 0; i < count; i++) {
-    tix_event_read(result, (int)i, &out->events[i]);
-  }
-  out->count = count;
-  int status = TIX_OK;
-  if (rows > limit) {
-    status = tix_event_cursor_encode(&out->events[count - 1], out->next_cursor);
-  }
-  if (status != TIX_OK) {
-    tix_event_page_free(out);
-  }
-  return status;
-}
-
-int tix_event_list(tix *db, const tix_event_filter *filter, tix_event_page *out) {
-  if (db == NULL || out == NULL) {
-    return tix_fail(TIX_EINVAL, "listing events needs a database and a place for the page");
-  }
-  memset(out, 0, sizeof *out);
-  struct list_query query;
-  int status = prepare_list(filter, &query);
-  if (status != TIX_OK || query.matches_nothing) {
-    return status;
-  }
+  *count_out = 0;
+  int status = tix_event_id_check(event_id);
   PGconn *conn = NULL;
-  status = tix_db_acquire(db, &conn);
-  if (status != TIX_OK) {
-    return status;
-  }
-  PGresult *result = NULL;
-  status = tix_sql_exec(conn, list_sql, LIST_PARAMETER_COUNT, query.values, &result);
   if (status == TIX_OK) {
-    status = fill_page(result, query.limit, out);
+    status = tix_db_acquire(db, &conn);
   }
-  PQclear(result);
-  tix_db_release(db, conn, tix_status_is_connection_loss(status));
-  return status;
-}
-
-void tix_event_page_free(tix_event_page *page) {
-  if (page == NULL) {
-    return;
-  }
-  free(page->events);
-  memset(page, 0, sizeof *page);
-}
-
-/* One line per row of EXPLAIN's output, in a string the caller frees. */
-static int join_plan_lines(const PGresult *result, char **plan_out) {
-  char *plan = calloc(1, PLAN_MAX_BYTES);
-  if (plan == NULL) {
-    return tix_fail(TIX_ENOMEM, "out of memory for a query plan");
-  }
-  size_t used = 0;
-  for (int row = 0; row < PQntuples(result) && used < PLAN_MAX_BYTES; row++) {
-    int written = snprintf(plan + used, PLAN_MAX_BYTES - used, "%s\n", PQgetvalue(result, row, 0));
-    used += written > 0 ? (size_t)written : 0;
-  }
-  *plan_out = plan;
-  return TIX_OK;
-}
-
-int tix_event_list_plan(tix *db, const tix_event_filter *filter, char **plan_out) {
-  assert(db != NULL && plan_out != NULL);
-  *plan_out = NULL;
-  struct list_query query;
-  int status = prepare_list(filter, &query);
   if (status != TIX_OK) {
     return status;
   }
-  PGconn *conn = NULL;
-  status = tix_db_acquire(db, &conn);
-  if (status != TIX_OK) {
-    return status;
-  }
+  const char *values[] = {event_id};
   PGresult *result = NULL;
-  status = tix_sql_exec(conn, list_plan_sql, LIST_PARAMETER_COUNT, query.values, &result);
+  status = tix_sql_exec(conn, over_limit_sql, 1, values, &result);
   if (status == TIX_OK) {
-    status = join_plan_lines(result, plan_out);
+    *count_out = field_int(result, 0, 0);
   }
   PQclear(result);
   tix_db_release(db, conn, tix_status_is_connection_loss(status));

@@ -15,13 +15,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NAME_MAX_BYTES         (TIX_NAME_MAX_CHARS * 4)
 #define TIMESTAMP_MAX_BYTES    (TIX_TIMESTAMP_SIZE - 1)
 #define FRACTION_DIGITS_MAX    9
 #define CURSOR_TEXT_MAX_BYTES  ((TIX_CURSOR_SIZE - 1) / 4 * 3)
 #define QUOTED_VALUE_MAX_CHARS 40
-#define QUOTED_VALUE_SIZE      (QUOTED_VALUE_MAX_CHARS + 4)
+/* "±HH:MM", with room for whatever an int could print: the compiler cannot
+ * know the offset stays within a day. */
+#define OFFSET_TEXT_SIZE  24
+#define QUOTED_VALUE_SIZE (QUOTED_VALUE_MAX_CHARS + 4)
 
 static const char base64url_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -44,33 +48,21 @@ static const char *quote_value(const char *value, char buffer[QUOTED_VALUE_SIZE]
   return buffer;
 }
 
-static int check_name(const char *name) {
-  if (name == NULL) {
-    return tix_fail(TIX_EINVAL, "event name is required");
-  }
-  size_t size = strnlen(name, NAME_MAX_BYTES + 1);
-  long characters = size > NAME_MAX_BYTES ? TIX_NAME_MAX_CHARS + 1 : tix_utf8_length(name, size);
-  if (characters < 0) {
-    return tix_fail(TIX_EINVAL, "event name is not valid UTF-8");
-  }
-  if (characters > TIX_NAME_MAX_CHARS) {
-    tix_fail(TIX_EINVAL, "event name is too long");
-    tix_fail_detail("An event name has at most %d characters.", TIX_NAME_MAX_CHARS);
-    return TIX_EINVAL;
-  }
-  bool blank = true;
-  for (size_t i = 0; i < size; i++) {
-    unsigned char c = (unsigned char)name[i];
-    if (c < 0x20 || c == 0x7f) {
-      return tix_fail(TIX_EINVAL, "event name must not contain control characters");
-    }
-    blank = blank && c == ' ';
-  }
-  if (blank) {
-    return tix_fail(TIX_EINVAL, "event name must not be empty");
-  }
-  return TIX_OK;
-}
+static const tix_text_rule event_name_rule = {
+    .what = "event name",
+    .max_characters = TIX_NAME_MAX_CHARS,
+    .max_bytes = NAME_MAX_BYTES,
+};
+
+/* A query is free text too, but blank means "no filter" (as an empty query
+ * parameter does) and spaces around its words are harmless. */
+static const tix_text_rule query_rule = {
+    .what = "search query",
+    .max_characters = TIX_EVENT_QUERY_MAX_BYTES,
+    .max_bytes = TIX_EVENT_QUERY_MAX_BYTES,
+    .blank_allowed = true,
+    .padding_allowed = true,
+};
 
 /* Reads exactly count digits; false when one of them is not a digit. */
 static bool read_digits(const char *text, int count, int *value) {
@@ -90,56 +82,140 @@ static int days_in_month(int year, int month) {
   return month == 2 && leap ? 29 : days[month - 1];
 }
 
+/* An RFC 3339 timestamp in parts. */
+typedef struct timestamp_parts {
+  int year, month, day, hour, minute, second;
+  char fraction[FRACTION_DIGITS_MAX + 1]; /* the digits after the point, "" when none */
+  int offset_minutes;                     /* east of UTC: +01:00 is 60 */
+} timestamp_parts;
+
 /* "YYYY-MM-DDTHH:MM:SS", with a real calendar date; 60 seconds is a leap
  * second, which RFC 3339 allows and PostgreSQL accepts. */
-static bool date_and_time_valid(const char *text) {
-  int year, month, day, hour, minute, second;
-  bool shape = read_digits(text, 4, &year) && text[4] == '-' && read_digits(text + 5, 2, &month) &&
-               text[7] == '-' && read_digits(text + 8, 2, &day) &&
-               (text[10] == 'T' || text[10] == 't') && read_digits(text + 11, 2, &hour) &&
-               text[13] == ':' && read_digits(text + 14, 2, &minute) && text[16] == ':' &&
-               read_digits(text + 17, 2, &second);
-  return shape && year >= 1 && month >= 1 && month <= 12 && day >= 1 &&
-         day <= days_in_month(year, month) && hour <= 23 && minute <= 59 && second <= 60;
+static bool parse_date_and_time(const char *text, timestamp_parts *parts) {
+  bool shape = read_digits(text, 4, &parts->year) && text[4] == '-' &&
+               read_digits(text + 5, 2, &parts->month) && text[7] == '-' &&
+               read_digits(text + 8, 2, &parts->day) && (text[10] == 'T' || text[10] == 't') &&
+               read_digits(text + 11, 2, &parts->hour) && text[13] == ':' &&
+               read_digits(text + 14, 2, &parts->minute) && text[16] == ':' &&
+               read_digits(text + 17, 2, &parts->second);
+  return shape && parts->year >= 1 && parts->month >= 1 && parts->month <= 12 && parts->day >= 1 &&
+         parts->day <= days_in_month(parts->year, parts->month) && parts->hour <= 23 &&
+         parts->minute <= 59 && parts->second <= 60;
 }
 
 /* "[.fraction](Z|±HH:MM)" to the end of the text. */
-static bool fraction_and_offset_valid(const char *text) {
+static bool parse_fraction_and_offset(const char *text, timestamp_parts *parts) {
+  parts->fraction[0] = '\0';
   if (*text == '.') {
     int digits = 0;
     for (text++; digits <= FRACTION_DIGITS_MAX && isdigit((unsigned char)*text); text++) {
+      if (digits < FRACTION_DIGITS_MAX) {
+        parts->fraction[digits] = *text;
+      }
       digits++;
     }
     if (digits == 0 || digits > FRACTION_DIGITS_MAX) {
       return false;
     }
+    parts->fraction[digits] = '\0';
   }
+  parts->offset_minutes = 0;
   if (*text == 'Z' || *text == 'z') {
     return text[1] == '\0';
   }
   int hours, minutes;
-  return (*text == '+' || *text == '-') && read_digits(text + 1, 2, &hours) && text[3] == ':' &&
-         read_digits(text + 4, 2, &minutes) && text[6] == '\0' && hours <= 23 && minutes <= 59;
+  bool valid = (*text == '+' || *text == '-') && read_digits(text + 1, 2, &hours) &&
+               text[3] == ':' && read_digits(text + 4, 2, &minutes) && text[6] == '\0' &&
+               hours <= 23 && minutes <= 59;
+  if (valid) {
+    parts->offset_minutes = (*text == '-' ? -1 : 1) * (hours * 60 + minutes);
+  }
+  return valid;
+}
+
+static bool parse_timestamp(const char *text, timestamp_parts *parts) {
+  size_t length = strnlen(text, TIMESTAMP_MAX_BYTES + 1);
+  return length <= TIMESTAMP_MAX_BYTES && parse_date_and_time(text, parts) &&
+         parse_fraction_and_offset(text + 19, parts);
 }
 
 static bool timestamp_valid(const char *text) {
-  size_t length = strnlen(text, TIMESTAMP_MAX_BYTES + 1);
-  return length <= TIMESTAMP_MAX_BYTES && date_and_time_valid(text) &&
-         fraction_and_offset_valid(text + 19);
+  timestamp_parts unused;
+  return parse_timestamp(text, &unused);
 }
 
-/* what names the value in the message: "event date", "from", … */
-static int check_timestamp(const char *text, const char *what) {
+/* Seconds since the epoch of the instant (the fraction left out). */
+static time_t timestamp_seconds(const timestamp_parts *parts) {
+  struct tm fields = {.tm_year = parts->year - 1900,
+                      .tm_mon = parts->month - 1,
+                      .tm_mday = parts->day,
+                      .tm_hour = parts->hour,
+                      .tm_min = parts->minute,
+                      .tm_sec = parts->second};
+  return timegm(&fields) - (time_t)parts->offset_minutes * 60;
+}
+
+int tix_timestamp_check(const char *text, const char *what) {
   if (text == NULL) {
     return tix_fail(TIX_EINVAL, "%s is required", what);
   }
   if (!timestamp_valid(text)) {
     char quoted[QUOTED_VALUE_SIZE];
-    tix_fail(TIX_EINVAL, "invalid %s \"%s\"", what, quote_value(text, quoted));
-    tix_fail_hint("Write an RFC 3339 timestamp such as 2026-05-01T20:00:00Z.");
+    tix_fail(TIX_EINVAL, "%s must be an RFC 3339 date and time, not \"%s\"", what,
+             quote_value(text, quoted));
+    tix_fail_hint("Write it like 2030-05-01T20:00:00Z, or with its offset from UTC: "
+                  "2030-05-01T22:00:00+02:00.");
     return TIX_EINVAL;
   }
   return TIX_OK;
+}
+
+/* An event's date (a valid timestamp) must not have passed unless the
+ * caller imports history. The local clock decides: this runs before the
+ * database is asked anything. */
+static int check_not_past(const char *date, bool allow_past) {
+  timestamp_parts parts;
+  if (allow_past || !parse_timestamp(date, &parts) || timestamp_seconds(&parts) >= time(NULL)) {
+    return TIX_OK;
+  }
+  char quoted[QUOTED_VALUE_SIZE];
+  tix_fail(TIX_EINVAL, "the event date %s is in the past", quote_value(date, quoted));
+  tix_fail_detail("Events are created for dates to come, and tickets are sold until then.");
+  tix_fail_hint("To record an event that already took place, allow past dates (--allow-past).");
+  return TIX_EINVAL;
+}
+
+int tix_event_date_offset_minutes(const char *date) {
+  timestamp_parts parts;
+  return parse_timestamp(date, &parts) ? parts.offset_minutes : 0;
+}
+
+void tix_event_local_date(const char *utc, int offset_minutes, char out[TIX_TIMESTAMP_SIZE]) {
+  timestamp_parts parts;
+  struct tm local;
+  time_t seconds = 0;
+  bool parsed = parse_timestamp(utc, &parts);
+  if (parsed) {
+    seconds = timestamp_seconds(&parts) + (time_t)offset_minutes * 60;
+  }
+  if (!parsed || gmtime_r(&seconds, &local) == NULL) {
+    tix_text_copy(out, TIX_TIMESTAMP_SIZE, utc); /* not the database's form: as it is */
+    return;
+  }
+  bool fraction = strspn(parts.fraction, "0") < strlen(parts.fraction);
+  int offset = offset_minutes < 0 ? -offset_minutes : offset_minutes;
+  char zone[OFFSET_TEXT_SIZE] = "Z";
+  if (offset_minutes != 0) {
+    snprintf(zone, sizeof zone, "%c%02d:%02d", offset_minutes < 0 ? '-' : '+', offset / 60,
+             offset % 60);
+  }
+  int written =
+      snprintf(out, TIX_TIMESTAMP_SIZE, "%04d-%02d-%02dT%02d:%02d:%02d%s%s%s", local.tm_year + 1900,
+               local.tm_mon + 1, local.tm_mday, local.tm_hour, local.tm_min, local.tm_sec,
+               fraction ? "." : "", fraction ? parts.fraction : "", zone);
+  if (written < 0 || written >= TIX_TIMESTAMP_SIZE) {
+    tix_text_copy(out, TIX_TIMESTAMP_SIZE, utc); /* a year past 9999: UTC, as stored */
+  }
 }
 
 int tix_event_id_check(const char *event_id) {
@@ -179,9 +255,12 @@ int tix_event_input_check(const tix_event_input *input) {
   if (input == NULL) {
     return tix_fail(TIX_EINVAL, "the event to create is missing");
   }
-  int status = check_name(input->name);
+  int status = tix_text_check(input->name, &event_name_rule);
   if (status == TIX_OK) {
-    status = check_timestamp(input->date, "event date");
+    status = tix_timestamp_check(input->date, "event date");
+  }
+  if (status == TIX_OK) {
+    status = check_not_past(input->date, input->allow_past);
   }
   if (status == TIX_OK) {
     status = check_total_tickets(input->total_tickets);
@@ -202,9 +281,12 @@ int tix_event_patch_check(const tix_event_patch *patch) {
     tix_fail_hint("Change at least one of name, date, total tickets or max per customer.");
     return TIX_EINVAL;
   }
-  int status = patch->name != NULL ? check_name(patch->name) : TIX_OK;
+  int status = patch->name != NULL ? tix_text_check(patch->name, &event_name_rule) : TIX_OK;
   if (status == TIX_OK && patch->date != NULL) {
-    status = check_timestamp(patch->date, "event date");
+    status = tix_timestamp_check(patch->date, "event date");
+  }
+  if (status == TIX_OK && patch->date != NULL) {
+    status = check_not_past(patch->date, patch->allow_past);
   }
   if (status == TIX_OK && patch->total_tickets >= 0) {
     status = check_total_tickets(patch->total_tickets);
@@ -300,18 +382,13 @@ int tix_event_filter_check(const tix_event_filter *filter) {
   }
   int status = TIX_OK;
   if (tix_event_given(filter->from) != NULL) {
-    status = check_timestamp(filter->from, "from");
+    status = tix_timestamp_check(filter->from, "from");
   }
   if (status == TIX_OK && tix_event_given(filter->to) != NULL) {
-    status = check_timestamp(filter->to, "to");
+    status = tix_timestamp_check(filter->to, "to");
   }
-  const char *query = tix_event_given(filter->query);
-  if (status == TIX_OK && query != NULL) {
-    size_t size = strnlen(query, TIX_EVENT_QUERY_MAX_BYTES + 1);
-    if (size > TIX_EVENT_QUERY_MAX_BYTES || tix_utf8_length(query, size) < 0) {
-      status = tix_fail(TIX_EINVAL, "the search query must be UTF-8 of at most %d bytes",
-                        TIX_EVENT_QUERY_MAX_BYTES);
-    }
+  if (status == TIX_OK && filter->query != NULL) {
+    status = tix_text_check(filter->query, &query_rule);
   }
   if (status == TIX_OK && (filter->limit < 0 || filter->limit > TIX_LIST_LIMIT_MAX)) {
     status = tix_fail(TIX_EINVAL, "limit must be between 1 and %d", TIX_LIST_LIMIT_MAX);

@@ -78,7 +78,70 @@ release_connection:
   return status;
 }
 
+/* ------------------------------------------------- why a hold is gone */
+
+/* What happened to the event of a hold that is no longer live: a hold whose
+ * deadline was still to come when its event was cancelled was released by
+ * the cancellation, not by time. */
+static const char hold_fate_sql[] =
+    "SELECT e.cancelled_at IS NOT NULL, coalesce(p.expires_at > e.cancelled_at, false),"
+    "       coalesce(" TIX_SQL_TIMESTAMP(
+        "e.cancelled_at") ", ''), e.date <= now()"
+                          "  FROM purchases p JOIN events e ON e.id = p.event_id WHERE p.id = "
+                          "$1::uuid";
+
+typedef struct hold_fate {
+  bool event_cancelled;
+  bool released_by_cancel;
+  char cancelled_at[TIX_TIMESTAMP_SIZE];
+  bool event_past;
+} hold_fate;
+
+static int read_hold_fate(PGconn *conn, const char *purchase_id, hold_fate *fate) {
+  const char *values[] = {purchase_id};
+  PGresult *result = NULL;
+  *fate = (hold_fate){.event_cancelled = false};
+  int status = tix_sql_exec(conn, hold_fate_sql, 1, values, &result);
+  if (status == TIX_OK && PQntuples(result) == 1) {
+    fate->event_cancelled = PQgetvalue(result, 0, 0)[0] == 't';
+    fate->released_by_cancel = PQgetvalue(result, 0, 1)[0] == 't';
+    snprintf(fate->cancelled_at, sizeof fate->cancelled_at, "%s", PQgetvalue(result, 0, 2));
+    fate->event_past = PQgetvalue(result, 0, 3)[0] == 't';
+  }
+  PQclear(result);
+  return status;
+}
+
 /* -------------------------------------------------------------- confirm */
+
+/* The hold is gone: say whether time or a cancellation took it, and tell
+ * to buy again only where buying is still possible. */
+static int fail_hold_gone(PGconn *conn, const tix_purchase *purchase) {
+  hold_fate fate;
+  int status = read_hold_fate(conn, purchase->purchase_id, &fate);
+  if (status != TIX_OK) {
+    return status;
+  }
+  if (fate.released_by_cancel) {
+    tix_fail(TIX_ECANCELLED, "purchase %s cannot be confirmed: event %s was cancelled",
+             purchase->purchase_id, purchase->event_id);
+    tix_fail_detail("Cancelling the event at %s released this hold; nothing was sold.",
+                    fate.cancelled_at);
+    return TIX_ECANCELLED;
+  }
+  tix_fail(TIX_EEXPIRED, "the hold on purchase %s has expired", purchase->purchase_id);
+  if (fate.event_cancelled) {
+    tix_fail_detail("It expired at %s, and the event was cancelled at %s.", purchase->expires_at,
+                    fate.cancelled_at);
+  } else if (fate.event_past) {
+    tix_fail_detail("It expired at %s, and the event's date has passed since.",
+                    purchase->expires_at);
+  } else {
+    tix_fail_detail("It expired at %s; its tickets went back on sale.", purchase->expires_at);
+    tix_fail_hint("Buy the tickets again.");
+  }
+  return TIX_EEXPIRED;
+}
 
 /* The purchase was not a live hold: answer from its state, releasing a
  * lapsed hold that no one has released yet. */
@@ -95,10 +158,7 @@ static int confirm_refused(PGconn *conn, const char *purchase_id, tix_purchase *
   if (strcmp(out->status, "refunded") == 0) {
     return tix_fail(TIX_ESTATE, "purchase %s was refunded and cannot be confirmed", purchase_id);
   }
-  tix_fail(TIX_EEXPIRED, "the hold on purchase %s has expired", purchase_id);
-  tix_fail_detail("It expired at %s; its tickets went back on sale.", out->expires_at);
-  tix_fail_hint("Buy the tickets again.");
-  return TIX_EEXPIRED;
+  return fail_hold_gone(conn, out);
 }
 
 static int check_purchase_arguments(tix *db, const char *purchase_id, tix_purchase *out,
@@ -187,7 +247,18 @@ static int lock_and_read(PGconn *conn, const char *sql, const char *id, char *te
   return status;
 }
 
-static int fail_nothing_to_refund(const char *id) {
+static int fail_nothing_to_refund(PGconn *conn, const char *id, const char *event_id) {
+  hold_fate fate;
+  int status = read_hold_fate(conn, id, &fate);
+  if (status != TIX_OK) {
+    return status;
+  }
+  if (fate.released_by_cancel) {
+    tix_fail(TIX_ESTATE, "purchase %s has nothing to refund: event %s was cancelled", id, event_id);
+    tix_fail_detail("Cancelling the event at %s released this hold; nothing was sold.",
+                    fate.cancelled_at);
+    return TIX_ESTATE;
+  }
   return tix_fail(TIX_ESTATE, "the hold on purchase %s expired: there is nothing to refund", id);
 }
 
@@ -207,13 +278,13 @@ static int refund_locked(PGconn *conn, const char *id, bool *keep) {
     return status;
   }
   if (strcmp(state, "expired") == 0) {
-    return fail_nothing_to_refund(id);
+    return fail_nothing_to_refund(conn, id, event_id);
   }
   if (lapsed) {
     int released = 0;
     status = tix_holds_release_locked(conn, event_id, id, 1, &released, NULL);
     *keep = status == TIX_OK;
-    return status != TIX_OK ? status : fail_nothing_to_refund(id);
+    return status != TIX_OK ? status : fail_nothing_to_refund(conn, id, event_id);
   }
   const char *values[] = {id};
   return tix_sql_exec(conn, refund_sql, 1, values, NULL);

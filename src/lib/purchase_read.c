@@ -173,5 +173,6 @@ void tix_event_state_from_result(const PGresult *result, tix_event_state *out) {
     out->version = atoi(PQgetvalue(result, 0, 1));
     out->cancelled = PQgetvalue(result, 0, 2)[0] == 't';
     out->max_per_customer = atoi(PQgetvalue(result, 0, 3));
+    out->past = PQgetvalue(result, 0, 4)[0] == 't';
   }
 }

@@ -1,8 +1,9 @@
 /*
  * sale.c — the decision over a list of sales of one event (see sale.h): is
- * the event there and on sale, are there enough tickets, does the customer
- * stay within the event's limit, was the purchase id used before. The same
- * rules serve one sale (the four strategies) and a batch (group commit).
+ * the event there and on sale (not cancelled, its date still to come), are
+ * there enough tickets, does the customer stay within the event's limit, was
+ * the purchase id used before. The same rules serve one sale (the four
+ * strategies) and a batch (group commit).
  */
 #include "sale.h"
 
@@ -89,6 +90,9 @@ static int decide_one(const tix_event_state *event, int remaining, const tix_sal
   if (event->cancelled) {
     return TIX_ECANCELLED;
   }
+  if (event->past) {
+    return TIX_EPAST;
+  }
   if (sale->quantity > remaining) {
     return TIX_EINSUFFICIENT;
   }
@@ -137,6 +141,12 @@ int tix_sale_fail(const tix_sale *sale, const tix_event_state *event) {
     return tix_fail(TIX_ENOTFOUND, "event %s does not exist", sale->event_id);
   case TIX_ECANCELLED:
     return tix_fail(TIX_ECANCELLED, "event %s is cancelled", sale->event_id);
+  case TIX_EPAST:
+    /* A ticket is worth something until the event starts; after that a
+     * sale would only take money for something the buyer cannot attend. */
+    tix_fail(TIX_EPAST, "event %s is no longer on sale: its date has passed", sale->event_id);
+    tix_fail_detail("Tickets are sold until the date and time the event starts.");
+    return TIX_EPAST;
   case TIX_EINSUFFICIENT:
     if (sale->available_after == 0) {
       tix_fail(TIX_EINSUFFICIENT, "the event is sold out");
@@ -147,8 +157,8 @@ int tix_sale_fail(const tix_sale *sale, const tix_event_state *event) {
     tix_fail_detail("%d %s asked for.", sale->quantity, sale->quantity == 1 ? "was" : "were");
     return TIX_EINSUFFICIENT;
   case TIX_ELIMIT:
-    tix_fail(TIX_ELIMIT, "customer \"%s\" may have at most %d tickets for this event",
-             sale->customer, event->max_per_customer);
+    tix_fail(TIX_ELIMIT, "customer \"%s\" may have at most %d %s for this event", sale->customer,
+             event->max_per_customer, event->max_per_customer == 1 ? "ticket" : "tickets");
     tix_fail_detail("They already have %d and asked for %d more.", sale->customer_bought,
                     sale->quantity);
     return TIX_ELIMIT;

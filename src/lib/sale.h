@@ -14,6 +14,7 @@
 typedef struct tix_event_state {
   bool found; /* the event exists and is not deleted */
   bool cancelled;
+  bool past; /* its date has passed: sales are closed */
   int available;
   int version;
   int max_per_customer; /* 0: no limit */

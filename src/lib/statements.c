@@ -14,9 +14,12 @@
 #include <assert.h>
 #include <stdio.h>
 
-/* The columns of an event's state, as tix_event_state_read expects them. */
+/* The columns of an event's state, as tix_event_state_read expects them.
+ * The database's clock says whether the date has passed, for every buyer
+ * alike. */
 #define EVENT_STATE_COLUMNS                                                                        \
-  "available_tickets, version, cancelled_at IS NOT NULL, coalesce(max_per_customer, 0)"
+  "available_tickets, version, cancelled_at IS NOT NULL, coalesce(max_per_customer, 0), "          \
+  "date <= now()"
 
 /* A customer's tickets that count against the limit: confirmed ones and
  * live holds. A hold past its deadline holds nothing, released or not. */
@@ -105,7 +108,7 @@ static const char *const statement_sql[TIX_STATEMENT_COUNT_] = {
         "  UPDATE events SET available_tickets = available_tickets - $2::int,"
         "                    version = version + 1"
         "   WHERE id = $1::uuid AND available_tickets >= $2::int"
-        "     AND cancelled_at IS NULL AND deleted_at IS NULL"
+        "     AND cancelled_at IS NULL AND deleted_at IS NULL AND date > now()"
         "  RETURNING id, available_tickets),"
         " purchase AS ("
         "  INSERT INTO purchases AS p"

@@ -8,10 +8,6 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 database="cli_events_$$"
 
-
-stdout_has() { grep -q -- "$1" "$work/out" || fail "stdout lacks \"$1\""; }
-stderr_has() { grep -q -- "$1" "$work/err" || fail "stderr lacks \"$1\""; }
-
 # Only DATABASE_URL says where the database is; no embedded cluster.
 own_migrated_database
 
@@ -27,18 +23,18 @@ ok "every sub-verb has --help"
 
 # --- create and show ------------------------------------------------------------
 
-expect 0 event create --name "Rock Night" --date 2026-05-01T20:00:00+02:00 --tickets 100
+expect 0 event create --name "Rock Night" --date 2035-05-01T20:00:00+02:00 --tickets 100
 stdout_has "Rock Night"
 stdout_has "100 available of 100"
 rock=$(awk '$1 == "id" { print $2 }' "$work/out")
 [ ${#rock} -eq 36 ] || fail "no event id in the human output"
 ok "create prints the event"
 
-expect 0 event create --name "Jazz Brunch" --date 2026-05-02T11:00:00Z --tickets 50 \
+expect 0 event create --name "Jazz Brunch" --date 2035-05-02T11:00:00Z --tickets 50 \
   --max-per-customer 4 --json
 jazz=$(field id)
 [ "$(field name)" = "Jazz Brunch" ] || fail "name"
-[ "$(field date)" = "2026-05-02T11:00:00.000000Z" ] || fail "date"
+[ "$(field date)" = "2035-05-02T11:00:00.000000Z" ] || fail "date"
 [ "$(field total_tickets)" = 50 ] || fail "total_tickets"
 [ "$(field available_tickets)" = 50 ] || fail "available_tickets"
 [ "$(field max_per_customer)" = 4 ] || fail "max_per_customer"
@@ -51,7 +47,7 @@ ok "create --json prints the event object of DESIGN §3"
 
 expect 0 event show "$rock" --json
 [ "$(field id)" = "$rock" ] || fail "show returned another event"
-[ "$(field date)" = "2026-05-01T18:00:00.000000Z" ] || fail "date not in UTC"
+[ "$(field date)" = "2035-05-01T18:00:00.000000Z" ] || fail "date not in UTC"
 [ "$(field max_per_customer)" = null ] || fail "no limit is not null"
 expect 0 event show "$rock"
 stdout_has "no limit"
@@ -68,7 +64,7 @@ cursor=$(field next_cursor)
 [ "$cursor" != null ] || fail "no next cursor after a full page"
 expect 0 event list --limit 1 --cursor "$cursor" --json
 [ "$(field events.0.id)" = "$jazz" ] || fail "the second page is not the second event"
-expect 0 event list --query jazz --from 2026-05-02T00:00:00Z --to 2026-05-03T00:00:00Z
+expect 0 event list --query jazz --from 2035-05-02T00:00:00Z --to 2035-05-03T00:00:00Z
 stdout_has "Jazz Brunch"
 grep -q "Rock Night" "$work/out" && fail "the filters let Rock Night through"
 ok "list pages and filters"
@@ -117,17 +113,17 @@ usage_error() { # expect exit 2 with a first line on stderr naming $1
   expect 2 "$@"
   head -n 1 "$work/err" | grep -q -- "$named" || fail "tix $* did not name $named"
 }
-usage_error "--bogus" event create --name X --date 2026-05-01T20:00:00Z --tickets 1 --bogus
-usage_error "--name" event create --date 2026-05-01T20:00:00Z --tickets 1
+usage_error "--bogus" event create --name X --date 2035-05-01T20:00:00Z --tickets 1 --bogus
+usage_error "--name" event create --date 2035-05-01T20:00:00Z --tickets 1
 usage_error "tomorrow" event create --name X --date tomorrow --tickets 1
-usage_error "2026-13-01" event create --name X --date 2026-13-01T00:00:00Z --tickets 1
-usage_error "--tickets" event create --name X --date 2026-05-01T20:00:00Z --tickets 10000001
-usage_error "--tickets" event create --name X --date 2026-05-01T20:00:00Z --tickets -1
-usage_error "--tickets" event create --name X --date 2026-05-01T20:00:00Z --tickets many
+usage_error "2035-13-01" event create --name X --date 2035-13-01T00:00:00Z --tickets 1
+usage_error "--tickets" event create --name X --date 2035-05-01T20:00:00Z --tickets 10000001
+usage_error "--tickets" event create --name X --date 2035-05-01T20:00:00Z --tickets -1
+usage_error "--tickets" event create --name X --date 2035-05-01T20:00:00Z --tickets many
 usage_error "--date" event create --name X --tickets 1 --date
-usage_error "max per customer" event create --name X --date 2026-05-01T20:00:00Z --tickets 1 \
+usage_error "max per customer" event create --name X --date 2035-05-01T20:00:00Z --tickets 1 \
   --max-per-customer 2
-usage_error "name" event create --name "   " --date 2026-05-01T20:00:00Z --tickets 1
+usage_error "name" event create --name "   " --date 2035-05-01T20:00:00Z --tickets 1
 usage_error "EVENT_ID" event show
 usage_error "not-a-uuid" event show not-a-uuid
 usage_error "extra" event show "$rock" extra

@@ -22,7 +22,6 @@ lapse_polls=100 # of 0.1 s: the bound on waiting for the holds to lapse
 
 own_migrated_database
 
-sql() { psql "$DATABASE_URL" -X -q -t -A -v ON_ERROR_STOP=1 -c "$1"; }
 
 # runs CODE ARGS…: runs tix with its output in $work/out and $work/err; true
 # when it exited with CODE.

@@ -65,3 +65,13 @@ field() {
     'getpath($path | split(".") | map(if test("^[0-9]+$") then tonumber else . end))
      | if . == null then "null" else . end' "$work/out"
 }
+
+# stdout_has / stderr_has TEXT: the last tix run printed TEXT (a fixed
+# string); stdout_lacks / stderr_lacks TEXT: it did not, in any case.
+stdout_has() { grep -q -F -- "$1" "$work/out" || fail "stdout lacks \"$1\""; }
+stderr_has() { grep -q -F -- "$1" "$work/err" || fail "stderr lacks \"$1\""; }
+stdout_lacks() { ! grep -q -i -F -- "$1" "$work/out" || fail "stdout has \"$1\""; }
+stderr_lacks() { ! grep -q -i -F -- "$1" "$work/err" || fail "stderr has \"$1\""; }
+
+# sql SQL: runs SQL on the test's own database, values unaligned.
+sql() { psql "$DATABASE_URL" -X -q -t -A -v ON_ERROR_STOP=1 -c "$1"; }

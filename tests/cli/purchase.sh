@@ -14,9 +14,6 @@ database="cli_purchase_$$"
 
 ticket_count() { python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["tickets"]))' "$work/out"; }
 
-stdout_has() { grep -q -- "$1" "$work/out" || fail "stdout lacks \"$1\""; }
-stderr_has() { grep -q -- "$1" "$work/err" || fail "stderr lacks \"$1\""; }
-sql() { psql "$DATABASE_URL" -X -q -t -A -v ON_ERROR_STOP=1 -c "$1"; }
 
 # Only DATABASE_URL says where the database is; no embedded cluster.
 own_migrated_database

@@ -102,10 +102,13 @@ static tix_event_patch no_change(void) {
 /* ------------------------------------------------------ create, get */
 
 static void create_and_get_round_trip(void **state) {
-  tix_event created = create_event("Rock Night à Zürich", "2026-05-01T20:00:00+02:00", 100, 4);
+  tix_event created = create_event("Rock Night à Zürich", "2035-05-01T20:00:00+02:00", 100, 4);
   assert_true(tix_uuid_is_valid(created.id));
   assert_string_equal(created.name, "Rock Night à Zürich");
-  assert_string_equal(created.date, "2026-05-01T18:00:00.000000Z");
+  assert_string_equal(created.date, "2035-05-01T18:00:00.000000Z");
+  assert_int_equal(created.date_offset_minutes, 120);
+  assert_string_equal(created.local_date, "2035-05-01T20:00:00+02:00");
+  assert_false(created.past);
   assert_int_equal(created.total_tickets, 100);
   assert_int_equal(created.available_tickets, 100);
   assert_int_equal(created.max_per_customer, 4);
@@ -118,13 +121,23 @@ static void create_and_get_round_trip(void **state) {
   assert_memory_equal(&created, &fetched, sizeof created);
 
   /* RFC 3339 allows lower-case separators and a fraction of any length. */
-  tix_event other = create_event("Late Show", "2026-05-01t23:59:59.1234567z", 1, 0);
-  assert_string_equal(other.date, "2026-05-01T23:59:59.123457Z");
+  tix_event other = create_event("Late Show", "2035-05-01t23:59:59.1234567z", 1, 0);
+  assert_string_equal(other.date, "2035-05-01T23:59:59.123457Z");
+  assert_string_equal(other.local_date, "2035-05-01T23:59:59.123457Z");
   assert_int_equal(other.max_per_customer, 0);
+
+  /* An offset that crosses midnight, and one west of UTC with minutes. */
+  other = create_event("Far East", "2035-12-31T23:30:00+14:00", 1, 0);
+  assert_string_equal(other.date, "2035-12-31T09:30:00.000000Z");
+  assert_string_equal(other.local_date, "2035-12-31T23:30:00+14:00");
+  other = create_event("Newfoundland", "2035-01-01T00:15:00-03:30", 1, 0);
+  assert_string_equal(other.date, "2035-01-01T03:45:00.000000Z");
+  assert_int_equal(other.date_offset_minutes, -210);
+  assert_string_equal(other.local_date, "2035-01-01T00:15:00-03:30");
 }
 
 static void zero_tickets_allowed(void **state) {
-  tix_event event = create_event("Invitation Only", "2026-06-01T19:00:00Z", 0, 0);
+  tix_event event = create_event("Invitation Only", "2035-06-01T19:00:00Z", 0, 0);
   assert_int_equal(event.total_tickets, 0);
   assert_int_equal(event.available_tickets, 0);
 
@@ -133,7 +146,7 @@ static void zero_tickets_allowed(void **state) {
   for (int i = 0; i < TIX_NAME_MAX_CHARS; i++) {
     strcat(name, "é");
   }
-  event = create_event(name, "2026-06-01T19:00:00Z", TIX_TICKETS_MAX, TIX_TICKETS_MAX);
+  event = create_event(name, "2035-06-01T19:00:00Z", TIX_TICKETS_MAX, TIX_TICKETS_MAX);
   assert_string_equal(event.name, name);
 }
 
@@ -147,7 +160,7 @@ struct invalid_input {
 static void invalid_inputs_refused(void **state) {
   static char long_name[LONG_NAME_BYTES];
   memset(long_name, 'a', TIX_NAME_MAX_CHARS + 1);
-  static const char *const good_date = "2026-07-01T20:00:00Z";
+  static const char *const good_date = "2035-07-01T20:00:00Z";
   const struct invalid_input cases[] = {
       {"Negative", good_date, -1, 0},
       {"Absurd", good_date, TIX_TICKETS_MAX + 1, 0},
@@ -159,18 +172,30 @@ static void invalid_inputs_refused(void **state) {
       {"surrogate \xed\xa0\x80", good_date, 10, 0},
       {"truncated \xe2\x82", good_date, 10, 0},
       {"line\nbreak", good_date, 10, 0},
+      {"escape \x1b[2J", good_date, 10, 0},
+      {"tab\there", good_date, 10, 0},
+      {"c1 \xC2\x85", good_date, 10, 0},
+      {"separator \xE2\x80\xA8", good_date, 10, 0},
+      {"override \xE2\x80\xAE", good_date, 10, 0},
+      {"\xC2\xA0\xE2\x80\x8B\xEF\xBB\xBF", good_date, 10, 0},
+      {"\xE3\x85\xA4", good_date, 10, 0}, /* HANGUL FILLER */
+      {"trailing ", good_date, 10, 0},
+      {"\xE2\x80\x8B"
+       "leading",
+       good_date, 10, 0},
+      {"Past", "1999-01-01T00:00:00Z", 10, 0},
       {NULL, good_date, 10, 0},
-      {"Bad month", "2026-13-01T00:00:00Z", 10, 0},
+      {"Bad month", "2035-13-01T00:00:00Z", 10, 0},
       {"Words", "tomorrow", 10, 0},
       {"Empty date", "", 10, 0},
       {"No date", NULL, 10, 0},
-      {"No such day", "2026-02-29T00:00:00Z", 10, 0},
-      {"Space", "2026-07-01 20:00:00Z", 10, 0},
-      {"No offset", "2026-07-01T20:00:00", 10, 0},
-      {"Hour 24", "2026-07-01T24:00:00Z", 10, 0},
-      {"Empty fraction", "2026-07-01T20:00:00.Z", 10, 0},
-      {"Bad offset", "2026-07-01T20:00:00+2:00", 10, 0},
-      {"Trailing", "2026-07-01T20:00:00Zx", 10, 0},
+      {"No such day", "2035-02-29T00:00:00Z", 10, 0},
+      {"Space", "2035-07-01 20:00:00Z", 10, 0},
+      {"No offset", "2035-07-01T20:00:00", 10, 0},
+      {"Hour 24", "2035-07-01T24:00:00Z", 10, 0},
+      {"Empty fraction", "2035-07-01T20:00:00.Z", 10, 0},
+      {"Bad offset", "2035-07-01T20:00:00+2:00", 10, 0},
+      {"Trailing", "2035-07-01T20:00:00Zx", 10, 0},
       {"Negative limit", good_date, 10, -1},
       {"Limit above total", good_date, 10, 11},
   };
@@ -178,7 +203,7 @@ static void invalid_inputs_refused(void **state) {
   tix_event event;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     tix_event_input input = {cases[i].name, cases[i].date, cases[i].total_tickets,
-                             cases[i].max_per_customer};
+                             cases[i].max_per_customer, false};
     int status = tix_event_create(db, &input, &event);
     if (status != TIX_EINVAL) {
       fail_msg("case %zu (%s, %s) gave %d", i, cases[i].name ? cases[i].name : "NULL",
@@ -187,7 +212,7 @@ static void invalid_inputs_refused(void **state) {
     assert_int_equal(tix_last_diag()->status, TIX_EINVAL);
     assert_true(tix_last_diag()->message[0] != '\0');
   }
-  tix_event_input good = {"Good", good_date, 10, 0};
+  tix_event_input good = {"Good", good_date, 10, 0, false};
   assert_int_equal(tix_event_create(db, NULL, &event), TIX_EINVAL);
   assert_int_equal(tix_event_create(NULL, &good, &event), TIX_EINVAL);
   assert_int_equal(tix_event_create(db, &good, NULL), TIX_EINVAL);
@@ -220,7 +245,7 @@ static void unknown_and_malformed_ids(void **state) {
   assert_int_equal(tix_event_get(db, UNKNOWN_ID, NULL), TIX_EINVAL);
 
   /* A soft-deleted event is gone for every call. */
-  tix_event deleted = create_event("Deleted", "2026-08-01T20:00:00Z", 5, 0);
+  tix_event deleted = create_event("Deleted", "2035-08-01T20:00:00Z", 5, 0);
   const char *values[] = {deleted.id};
   PQclear(run("UPDATE events SET deleted_at = now() WHERE id = $1::uuid", 1, values));
   assert_int_equal(tix_event_get(db, deleted.id, &event), TIX_ENOTFOUND);
@@ -301,12 +326,46 @@ static void filters_narrow_the_list(void **state) {
   assert_int_equal(list_count(&filter), 0);
   filter.query = "";
   assert_int_equal(list_count(&filter), 3);
+  filter.query = " \xC2\xA0 "; /* blank: no filter, like an empty query */
+  assert_int_equal(list_count(&filter), 3);
 
   tix_event cancelled;
   assert_int_equal(tix_event_cancel(db, rock.id, &cancelled), TIX_OK);
   assert_int_equal(list_count(&filter), 2);
   filter.include_cancelled = true;
   assert_int_equal(list_count(&filter), 3);
+}
+
+static void past_dates_need_allow_past(void **state) {
+  tix_event_input input = {
+      .name = "Imported", .date = "1999-12-31T23:00:00-01:00", .total_tickets = 5};
+  tix_event event;
+  long before = event_count();
+  assert_int_equal(tix_event_create(db, &input, &event), TIX_EINVAL);
+  assert_non_null(strstr(tix_last_diag()->message, "in the past"));
+  assert_int_equal(event_count(), before);
+  input.allow_past = true;
+  assert_int_equal(tix_event_create(db, &input, &event), TIX_OK);
+  assert_true(event.past);
+  assert_string_equal(event.local_date, "1999-12-31T23:00:00-01:00");
+
+  tix_event_patch patch = no_change();
+  patch.date = "1998-01-01T00:00:00Z";
+  tix_event moved;
+  assert_int_equal(tix_event_update(db, event.id, 1, &patch, &moved), TIX_EINVAL);
+  patch.allow_past = true;
+  assert_int_equal(tix_event_update(db, event.id, 1, &patch, &moved), TIX_OK);
+  patch = no_change();
+  patch.name = "Imported, renamed"; /* a past event's other fields may change */
+  assert_int_equal(tix_event_update(db, event.id, 2, &patch, &moved), TIX_OK);
+
+  /* Upcoming listings leave it out; a from in the past reaches it. */
+  tix_event_filter filter = {.to = "2000-01-01T00:00:00Z", .upcoming = true};
+  assert_int_equal(list_count(&filter), 0);
+  filter.from = "1990-01-01T00:00:00Z";
+  assert_int_equal(list_count(&filter), 1);
+  filter = (tix_event_filter){.to = "2000-01-01T00:00:00Z"};
+  assert_int_equal(list_count(&filter), 1);
 }
 
 static void bad_filters_refused(void **state) {
@@ -352,15 +411,16 @@ static void bad_filters_refused(void **state) {
 /* ------------------------------------------------------------- update */
 
 static void update_bumps_version(void **state) {
-  tix_event event = create_event("Before", "2026-09-01T20:00:00Z", 10, 0);
+  tix_event event = create_event("Before", "2035-09-01T20:00:00Z", 10, 0);
   tix_event_patch patch = no_change();
   patch.name = "After";
-  patch.date = "2026-09-02T21:30:00-01:00";
+  patch.date = "2035-09-02T21:30:00-01:00";
   tix_event updated;
   assert_int_equal(tix_event_update(db, event.id, 1, &patch, &updated), TIX_OK);
   assert_int_equal(updated.version, 2);
   assert_string_equal(updated.name, "After");
-  assert_string_equal(updated.date, "2026-09-02T22:30:00.000000Z");
+  assert_string_equal(updated.date, "2035-09-02T22:30:00.000000Z");
+  assert_string_equal(updated.local_date, "2035-09-02T21:30:00-01:00");
   assert_int_equal(updated.total_tickets, 10);
   assert_string_equal(updated.created_at, event.created_at);
 
@@ -372,6 +432,7 @@ static void update_bumps_version(void **state) {
   assert_int_equal(updated.total_tickets, 20);
   assert_int_equal(updated.available_tickets, 20);
   assert_int_equal(updated.max_per_customer, 5);
+  assert_string_equal(updated.local_date, "2035-09-02T21:30:00-01:00"); /* the offset stays */
 
   /* Sold and held tickets stay: the total cannot go below them. */
   insert_purchase(event.id, 6, "confirmed");
@@ -386,7 +447,14 @@ static void update_bumps_version(void **state) {
   assert_int_equal(updated.max_per_customer, 0);
 
   patch = no_change();
-  patch.max_per_customer = 7; /* more than the 6 tickets there are */
+  patch.max_per_customer = 7; /* more than the 6 tickets stored: the event refuses */
+  assert_int_equal(tix_event_update(db, event.id, 4, &patch, &updated), TIX_ESTATE);
+  patch = no_change();
+  patch.total_tickets = 5;
+  patch.max_per_customer = 6; /* clashes with itself: a bad argument */
+  assert_int_equal(tix_event_update(db, event.id, 4, &patch, &updated), TIX_EINVAL);
+  patch = no_change();
+  patch.date = "1999-01-01T00:00:00Z"; /* into the past */
   assert_int_equal(tix_event_update(db, event.id, 4, &patch, &updated), TIX_EINVAL);
   patch = no_change();
   assert_int_equal(tix_event_update(db, event.id, 4, &patch, &updated), TIX_EINVAL);
@@ -398,7 +466,7 @@ static void update_bumps_version(void **state) {
 }
 
 static void stale_version_refused(void **state) {
-  tix_event event = create_event("Stale", "2026-10-01T20:00:00Z", 10, 0);
+  tix_event event = create_event("Stale", "2035-10-01T20:00:00Z", 10, 0);
   tix_event_patch patch = no_change();
   patch.name = "First";
   tix_event current;
@@ -432,7 +500,7 @@ static void *race_update(void *argument) {
 
 static void racing_updates_one_wins(void **state) {
   for (int round = 0; round < RACE_ROUNDS; round++) {
-    tix_event event = create_event("Race", "2026-11-01T20:00:00Z", 10, 0);
+    tix_event event = create_event("Race", "2035-11-01T20:00:00Z", 10, 0);
     pthread_barrier_t start;
     pthread_barrier_init(&start, NULL, 2);
     struct racer racers[2] = {{&start, event.id, "Left", -1}, {&start, event.id, "Right", -1}};
@@ -452,10 +520,50 @@ static void racing_updates_one_wins(void **state) {
   }
 }
 
+/* Lowering the limit below what customers hold takes nothing from them;
+ * the library counts them so that whoever lowered it can be told. */
+static void customers_over_a_lowered_limit_are_counted(void **state) {
+  tix_event event = create_event("Lowered", "2036-02-01T20:00:00Z", 20, 5);
+  static const struct {
+    const char *customer;
+    int quantity;
+    int hold_seconds;
+  } sales[] = {{"ann", 4, 0}, {"bob", 3, 600}, {"cid", 2, 0}, {"dan", 5, 600}};
+  for (size_t i = 0; i < sizeof sales / sizeof sales[0]; i++) {
+    tix_purchase_request request = {.event_id = event.id,
+                                    .quantity = sales[i].quantity,
+                                    .customer = sales[i].customer,
+                                    .hold_seconds = sales[i].hold_seconds};
+    tix_purchase purchase;
+    assert_int_equal(tix_purchase_buy(db, TIX_STRATEGY_ATOMIC, &request, &purchase), TIX_OK);
+    tix_purchase_free(&purchase);
+  }
+  PQclear(run("UPDATE purchases SET expires_at = now() - interval '1 second'"
+              " WHERE customer = 'dan'",
+              0, NULL)); /* a lapsed hold holds nothing */
+  static const struct {
+    int limit;
+    int over;
+  } steps[] = {{2, 2}, {3, 1}, {4, 0}, {0, 0}};
+  for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+    tix_event_patch patch = no_change();
+    patch.max_per_customer = steps[i].limit;
+    tix_event current, updated;
+    assert_int_equal(tix_event_get(db, event.id, &current), TIX_OK); /* sales moved the version */
+    assert_int_equal(tix_event_update(db, event.id, current.version, &patch, &updated), TIX_OK);
+    int over = -1;
+    assert_int_equal(tix_event_customers_over_limit(db, event.id, &over), TIX_OK);
+    assert_int_equal(over, steps[i].over);
+  }
+  int over = -1;
+  assert_int_equal(tix_event_customers_over_limit(db, "nope", &over), TIX_EINVAL);
+  assert_int_equal(tix_event_customers_over_limit(db, event.id, NULL), TIX_EINVAL);
+}
+
 /* ------------------------------------------------------------- cancel */
 
 static void cancel_releases_held_tickets(void **state) {
-  tix_event event = create_event("Cancelled", "2026-12-01T20:00:00Z", 10, 0);
+  tix_event event = create_event("Cancelled", "2035-12-01T20:00:00Z", 10, 0);
   insert_purchase(event.id, 3, "held");
   insert_purchase(event.id, 2, "confirmed");
   assert_int_equal(query_long("SELECT available_tickets FROM events WHERE id = $1::uuid", event.id),
@@ -495,7 +603,7 @@ static void cancel_releases_held_tickets(void **state) {
 }
 
 static void audit_trail_written(void **state) {
-  tix_event event = create_event("Audited", "2027-01-01T20:00:00Z", 10, 0);
+  tix_event event = create_event("Audited", "2036-01-01T20:00:00Z", 10, 0);
   tix_event_patch patch = no_change();
   patch.total_tickets = 12;
   tix_event out;
@@ -580,12 +688,20 @@ static int tear_down(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(create_and_get_round_trip),    cmocka_unit_test(zero_tickets_allowed),
-      cmocka_unit_test(invalid_inputs_refused),       cmocka_unit_test(unknown_and_malformed_ids),
-      cmocka_unit_test(pages_cover_every_event_once), cmocka_unit_test(filters_narrow_the_list),
-      cmocka_unit_test(bad_filters_refused),          cmocka_unit_test(update_bumps_version),
-      cmocka_unit_test(stale_version_refused),        cmocka_unit_test(racing_updates_one_wins),
-      cmocka_unit_test(cancel_releases_held_tickets), cmocka_unit_test(audit_trail_written),
+      cmocka_unit_test(create_and_get_round_trip),
+      cmocka_unit_test(zero_tickets_allowed),
+      cmocka_unit_test(invalid_inputs_refused),
+      cmocka_unit_test(unknown_and_malformed_ids),
+      cmocka_unit_test(pages_cover_every_event_once),
+      cmocka_unit_test(filters_narrow_the_list),
+      cmocka_unit_test(past_dates_need_allow_past),
+      cmocka_unit_test(bad_filters_refused),
+      cmocka_unit_test(update_bumps_version),
+      cmocka_unit_test(customers_over_a_lowered_limit_are_counted),
+      cmocka_unit_test(stale_version_refused),
+      cmocka_unit_test(racing_updates_one_wins),
+      cmocka_unit_test(cancel_releases_held_tickets),
+      cmocka_unit_test(audit_trail_written),
       cmocka_unit_test(list_query_uses_the_index),
   };
   return cmocka_run_group_tests(tests, set_up, tear_down);

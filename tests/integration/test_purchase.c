@@ -162,6 +162,7 @@ static void refusals_say_why(void **state) {
     tix_purchase_free(&purchase);
     assert_int_equal(buy(strategy, event_id, 2, "fay", 0, &purchase), TIX_ELIMIT);
     assert_non_null(strstr(tix_last_diag()->detail, "already have 2"));
+    assert_non_null(strstr(tix_last_diag()->message, "at most 3 tickets"));
     assert_int_equal(buy(strategy, event_id, 3, NULL, 0, &purchase), TIX_OK);
     tix_purchase_free(&purchase);
     assert_int_equal(buy(strategy, event_id, 1, NULL, 0, &purchase), TIX_EINSUFFICIENT);
@@ -176,6 +177,30 @@ static void refusals_say_why(void **state) {
     assert_int_equal(buy(strategy, "00000000-0000-4000-8000-000000000000", 1, NULL, 0, &purchase),
                      TIX_ENOTFOUND);
     assert_int_equal(fixture_valid_tickets(admin, event_id), 5);
+    fixture_check_invariants(admin, event_id);
+  }
+}
+
+/* A ticket for an event that has started is worth nothing: no strategy
+ * sells one, whatever is left. */
+static void past_events_are_not_sold(void **state) {
+  for (size_t i = 0; i < STRATEGY_COUNT; i++) {
+    char event_id[TIX_UUID_SIZE];
+    fixture_create_event(admin, 5, 1, event_id);
+    tix_purchase purchase = {0};
+    assert_int_equal(buy(all_strategies[i], event_id, 1, "gus", 0, &purchase), TIX_OK);
+    tix_purchase_free(&purchase);
+    assert_int_equal(buy(all_strategies[i], event_id, 1, "gus", 0, &purchase), TIX_ELIMIT);
+    assert_non_null(strstr(tix_last_diag()->message, "at most 1 ticket for"));
+    fixture_query(admin,
+                  "WITH changed AS (UPDATE events SET date = now() - interval '1 minute'"
+                  " WHERE id = $1 RETURNING 1) SELECT count(*) FROM changed",
+                  event_id);
+    assert_int_equal(buy(all_strategies[i], event_id, 1, NULL, 0, &purchase), TIX_EPAST);
+    assert_string_equal(tix_error_code(tix_last_diag()->status), "event_past");
+    assert_non_null(strstr(tix_last_diag()->message, "has passed"));
+    assert_null(purchase.tickets);
+    assert_int_equal(fixture_available(admin, event_id), 4);
     fixture_check_invariants(admin, event_id);
   }
 }
@@ -269,6 +294,36 @@ static void short_buyer_releases_expired_holds(void **state) {
   }
 }
 
+/* Cancelling an event releases its live holds: confirming or refunding one
+ * then says so, not that the hold expired (at a time still to come). */
+static void holds_released_by_a_cancel_say_so(void **state) {
+  char event_id[TIX_UUID_SIZE];
+  fixture_create_event(admin, 10, 0, event_id);
+  tix_purchase held = {0}, lapsed = {0}, late = {0};
+  tix_event event;
+  assert_int_equal(buy(TIX_STRATEGY_LOCKING, event_id, 3, NULL, 600, &held), TIX_OK);
+  assert_int_equal(buy(TIX_STRATEGY_LOCKING, event_id, 1, NULL, 600, &lapsed), TIX_OK);
+  expire_hold(lapsed.purchase_id);
+  assert_int_equal(tix_event_cancel(db, event_id, &event), TIX_OK);
+
+  assert_int_equal(tix_purchase_confirm(db, held.purchase_id, &late), TIX_ECANCELLED);
+  assert_non_null(strstr(tix_last_diag()->message, "was cancelled"));
+  assert_null(strstr(tix_last_diag()->detail, "expired"));
+  assert_string_equal(tix_last_diag()->hint, "");
+  assert_int_equal(tix_purchase_refund(db, held.purchase_id, &late), TIX_ESTATE);
+  assert_non_null(strstr(tix_last_diag()->message, "was cancelled"));
+
+  /* A hold that lapsed before the cancel has expired; buying again is no
+   * advice for a cancelled event. */
+  assert_int_equal(tix_purchase_confirm(db, lapsed.purchase_id, &late), TIX_EEXPIRED);
+  assert_non_null(strstr(tix_last_diag()->detail, "cancelled"));
+  assert_string_equal(tix_last_diag()->hint, "");
+  assert_int_equal(fixture_available(admin, event_id), 10);
+  fixture_check_invariants(admin, event_id);
+  tix_purchase_free(&held);
+  tix_purchase_free(&lapsed);
+}
+
 /* -------------------------------------------------------------- refunds */
 
 static void refund_returns_exactly_the_quantity(void **state) {
@@ -324,6 +379,17 @@ static void bad_requests_change_nothing(const char *event_id) {
       {.event_id = event_id, .quantity = 1, .customer = ""},
       {.event_id = event_id, .quantity = 1, .customer = "bad \xC3\x28 utf-8"},
       {.event_id = event_id, .quantity = 1, .customer = "\xED\xA0\x80"}, /* a surrogate */
+      {.event_id = event_id, .quantity = 1, .customer = "\x1b[2J"},
+      {.event_id = event_id, .quantity = 1, .customer = "a\nb"},
+      {.event_id = event_id, .quantity = 1, .customer = "del\x7f"},
+      {.event_id = event_id, .quantity = 1, .customer = "c1 \xC2\x9B"},      /* CSI */
+      {.event_id = event_id, .quantity = 1, .customer = "rtl \xE2\x80\xAE"}, /* U+202E */
+      {.event_id = event_id, .quantity = 1, .customer = "   "},
+      {.event_id = event_id, .quantity = 1, .customer = "\xC2\xA0\xC2\xA0"}, /* no-break */
+      {.event_id = event_id, .quantity = 1, .customer = "\xE2\x80\x8B"},     /* U+200B */
+      {.event_id = event_id, .quantity = 1, .customer = "\xEF\xBB\xBF"},     /* U+FEFF */
+      {.event_id = event_id, .quantity = 1, .customer = " ann"},
+      {.event_id = event_id, .quantity = 1, .customer = "ann\xE2\x80\x8B"},
       {.event_id = event_id, .quantity = 1, .hold_seconds = -1},
       {.event_id = event_id, .quantity = 1, .hold_seconds = TIX_HOLD_SECONDS_MAX + 1},
       {.event_id = event_id, .quantity = 1, .hold_seconds = INT_MIN},
@@ -544,6 +610,8 @@ int main(void) {
       cmocka_unit_test(strategies_have_names),
       cmocka_unit_test(sale_then_replay_then_conflict),
       cmocka_unit_test(refusals_say_why),
+      cmocka_unit_test(past_events_are_not_sold),
+      cmocka_unit_test(holds_released_by_a_cancel_say_so),
       cmocka_unit_test(hold_then_confirm),
       cmocka_unit_test(confirm_after_expiry_returns_the_tickets),
       cmocka_unit_test(sweep_releases_in_batches),

@@ -236,9 +236,9 @@ p1=00000000-0000-0000-0000-000000000001
 p2=00000000-0000-0000-0000-000000000002
 p3=00000000-0000-0000-0000-000000000003
 
-expect_value "every named constraint exists" 15 "
+expect_value "every named constraint exists" 16 "
     SELECT count(*) FROM pg_constraint WHERE conname IN (
-        'events_name_not_blank', 'events_max_per_customer_positive',
+        'events_name_not_blank', 'events_max_per_customer_positive', 'events_date_offset_range',
         'events_available_nonnegative', 'events_total_nonnegative',
         'events_available_within_total', 'events_total_bounded',
         'purchases_event_id_fkey', 'purchases_customer_length',
@@ -264,6 +264,18 @@ expect_refused "blank event name" 23514 events_name_not_blank \
     "INSERT INTO events (name, date, total_tickets, available_tickets) VALUES ('  ', now(), 1, 1)"
 expect_refused "max_per_customer 0" 23514 events_max_per_customer_positive \
     "UPDATE events SET max_per_customer = 0 WHERE id = '$ev_a'"
+expect_refused "an offset from UTC of 24 hours" 23514 events_date_offset_range \
+    "UPDATE events SET date_offset_minutes = 1440 WHERE id = '$ev_a'"
+expect_refused "an offset from UTC of -24 hours" 23514 events_date_offset_range \
+    "UPDATE events SET date_offset_minutes = -1440 WHERE id = '$ev_a'"
+expect_value "events keep the offset they were given, 0 (UTC) by default" "0|-570" "
+    UPDATE events SET date_offset_minutes = -570 WHERE id = '$ev_b';
+    SELECT string_agg(date_offset_minutes::text, '|' ORDER BY id) FROM events
+     WHERE id IN ('$ev_a', '$ev_b')"
+expect_value "moving an event to another offset is audited" "-570" "
+    SELECT new_values->>'date_offset_minutes' FROM audit_log
+     WHERE table_name = 'events' AND row_id = '$ev_b' AND action = 'update'
+     ORDER BY id DESC LIMIT 1"
 expect_value "search vector generated from the name" "$ev_a" "
     SELECT id FROM events WHERE search @@ to_tsquery('simple', 'concert & a')"
 
